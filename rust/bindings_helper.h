@@ -1,0 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Input of bindgen for the kstor layer: headers the kernel crate lacks. */
+#include <linux/device-mapper.h>
+#include "shim.h"

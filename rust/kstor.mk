@@ -1,0 +1,38 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Compiles the kstor abstraction layer (rust/) into the module of the
+# including directory, as objects kstor.o (Rust library crate `kstor`) and
+# kstor_shim.o (C wrappers). Each module gets its own copy: one object may
+# not be linked into two modules.
+#
+# The including Kbuild sets:
+#   kstor-module := <module name>          (composite object without .o)
+#   kstor-rustflags := <extra rustc flags> (optional, e.g. --cfg kstor_kunit)
+# and lists kstor.o kstor_shim.o in <module>-y; its crate roots that use
+# kstor depend on $(obj)/kstor.o and get $(kstor-extern) in their flags.
+
+KSTOR_SRC := $(src)/../../rust
+
+# Bindings for headers the kernel crate lacks (device-mapper.h, shim.h).
+quiet_cmd_kstor_bindgen = BINDGEN $@
+      cmd_kstor_bindgen = $(BINDGEN) $< --use-core --ctypes-prefix kernel::ffi \
+	--no-layout-tests --no-doc-comments --with-derive-default \
+	--allowlist-file '.*/include/linux/device-mapper.h' \
+	--allowlist-file '.*/rust/shim.h' --no-recursive-allowlist \
+	--blocklist-function dm_early_create \
+	-o $@ -- $(c_flags) -DMODULE -fno-builtin -D__BINDGEN__
+$(obj)/kstor_bindings_generated.rs: $(KSTOR_SRC)/bindings_helper.h FORCE
+	$(call if_changed_dep,kstor_bindgen)
+targets += kstor_bindings_generated.rs
+
+# The library crate: rust/kstor.rs and the modules it declares.
+$(obj)/kstor.o: export KSTOR_OUT := $(abspath $(obj))
+$(obj)/kstor.o: export KSTOR_MODNAME := $(kstor-module)
+$(obj)/kstor.o: $(KSTOR_SRC)/kstor.rs $(obj)/kstor_bindings_generated.rs FORCE
+	+$(call if_changed_rule,rustc_o_rs)
+RUSTFLAGS_kstor.o := --emit=metadata=$(obj)/libkstor.rmeta $(kstor-rustflags)
+
+$(obj)/kstor_shim.o: $(KSTOR_SRC)/shim.c FORCE
+	$(call if_changed_rule,cc_o_c)
+
+kstor-extern := -L $(obj) --extern kstor

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! kstor: safe Rust abstractions over the kernel C APIs that the
+//! `kernel` crate of Linux 7.3 lacks and our drivers need.
+//!
+//! This is the only crate of the project that contains `unsafe` code. Each
+//! module that uses it compiles its own copy (one object may not be linked
+//! into two modules), see `Kbuild`.
+//!
+//! - [`dm`]: device-mapper target registration (`#[vtable]` trait), target
+//!   settings, `dm_get_device()`/`dm_put_device()`;
+//! - [`bio`]: bio view, completion duty, module-owned bios;
+//! - [`args`]: table-line and message argument parser (pure);
+//! - [`fmtbuf`]: bounded status/message output (pure).
+
+pub mod args;
+pub mod bindings;
+pub mod bio;
+pub mod dm;
+pub mod fmtbuf;
+
+#[cfg(kstor_kunit)]
+mod kunit;
+
+/// Prefix of this crate's log lines (`pr_*!` macros read
+/// `crate::__LOG_PREFIX`): the name of the module this copy is built into.
+const __LOG_PREFIX: &[u8] = concat!(env!("KSTOR_MODNAME"), "\0").as_bytes();

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KUnit suites for the abstraction layer; run at insmod of the module
+//! built with `--cfg kstor_kunit` (vdo_qat), results in dmesg as KTAP.
+
+use kernel::prelude::kunit_tests;
+
+#[kunit_tests(kstor_args)]
+mod args_tests {
+    use crate::args::{parse_u64, ArgErrorKind, Args};
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_u64(b"0"), Ok(0));
+        assert_eq!(parse_u64(b"18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(
+            parse_u64(b"18446744073709551616"),
+            Err(ArgErrorKind::OutOfRange)
+        );
+        assert_eq!(parse_u64(b""), Err(ArgErrorKind::Invalid));
+        assert_eq!(parse_u64(b"-1"), Err(ArgErrorKind::Invalid));
+        assert_eq!(parse_u64(b"1k"), Err(ArgErrorKind::Invalid));
+        assert_eq!(parse_u64(b" 1"), Err(ArgErrorKind::Invalid));
+    }
+
+    #[test]
+    fn cursor_and_group() {
+        let w = [c"/dev/loop0", c"8", c"2", c"ignore_discard", c"x", c"tail"];
+        let mut a = Args::new(&w);
+        assert_eq!(
+            a.next_cstr("dev").map(|s| s.to_bytes()),
+            Ok(&b"/dev/loop0"[..])
+        );
+        assert_eq!(a.next_u64("offset", 0, 100), Ok(8));
+        let mut g = a.group("features", 8).expect("group");
+        assert_eq!(g.remaining(), 2);
+        assert_eq!(g.next_str("feature"), Ok("ignore_discard"));
+        assert_eq!(g.next_str("feature"), Ok("x"));
+        assert!(g.finish("features").is_ok());
+        let e = a.finish("end").expect_err("one word left");
+        assert_eq!(e.kind, ArgErrorKind::TooMany);
+        assert_eq!(e.position, 6);
+    }
+
+    #[test]
+    fn errors_name_position() {
+        let w = [c"a", c"99"];
+        let mut a = Args::new(&w);
+        let e = a.next_u64("n", 0, 10).expect_err("not a number");
+        assert_eq!((e.position, e.kind), (1, ArgErrorKind::Invalid));
+        assert!(a.next_cstr("skip").is_ok());
+        let e = a.next_u64("n", 0, 10).expect_err("too big");
+        assert_eq!((e.position, e.kind), (2, ArgErrorKind::OutOfRange));
+        let e = Args::new(&[c"3", c"x"])
+            .group("g", 8)
+            .expect_err("short group");
+        assert_eq!(e.kind, ArgErrorKind::Missing);
+    }
+}
+
+#[kunit_tests(kstor_bio)]
+mod bio_tests {
+    use crate::bio::{NewBio, Op, OpFlags, Status};
+    use kernel::page::Page;
+    use kernel::prelude::*;
+
+    fn three_page_bio() -> Result<NewBio> {
+        let mut b = NewBio::new(3, Op::Write, OpFlags::FUA | OpFlags::PREFLUSH)?;
+        b.add_page(Page::alloc_page(GFP_KERNEL)?, 1024, 512)?;
+        b.add_page(Page::alloc_page(GFP_KERNEL)?, 4096, 0)?;
+        b.add_page(Page::alloc_page(GFP_KERNEL)?, 300, 100)?;
+        b.set_sector(2048);
+        Ok(b)
+    }
+
+    #[test]
+    fn op_flags_sector_size() {
+        let b = three_page_bio().expect("alloc");
+        assert_eq!(b.op(), Op::Write);
+        assert!(b.op().is_write());
+        assert!(b.is_fua());
+        assert!(b.is_preflush());
+        assert!(!b.flags().contains(OpFlags::SYNC));
+        assert_eq!(b.sector(), 2048);
+        assert_eq!(b.size(), 1024 + 4096 + 300);
+        assert_eq!(Op::from_opf(Op::Discard.as_raw()), Op::Discard);
+        assert!(!Op::Read.is_write());
+    }
+
+    #[test]
+    fn segments_and_copy() {
+        let mut b = three_page_bio().expect("alloc");
+        let shape: KVec<(u32, u32)> = {
+            let mut v = KVec::new();
+            for s in b.segments() {
+                v.push((s.offset(), s.len()), GFP_KERNEL).expect("push");
+            }
+            v
+        };
+        assert_eq!(&shape[..], &[(512, 1024), (0, 4096), (100, 300)]);
+        // Fill each segment with its index pattern, read it back.
+        let mut i = 0u8;
+        for mut s in b.segments_mut() {
+            let pat = [i.wrapping_mul(37).wrapping_add(1); 4096];
+            assert_eq!(s.copy_from_slice(&pat), s.len() as usize);
+            i += 1;
+        }
+        let mut sum = 0u64;
+        let mut buf = [0u8; 4096];
+        for (i, s) in b.segments().enumerate() {
+            let n = s.copy_to_slice(&mut buf);
+            assert_eq!(n, s.len() as usize);
+            let want = (i as u8).wrapping_mul(37).wrapping_add(1);
+            assert!(buf[..n].iter().all(|&x| x == want));
+            sum += buf[..n].iter().map(|&x| u64::from(x)).sum::<u64>();
+        }
+        assert_eq!(sum, 1024 * 1 + 4096 * 38 + 300 * 75);
+    }
+
+    #[test]
+    fn completion() {
+        let mut b = three_page_bio().expect("alloc");
+        assert_eq!(b.completions(), 0);
+        b.as_owned().end(Status::ioerr());
+        assert_eq!(b.completions(), 1);
+        assert_eq!(b.completion_status(), Status::ioerr());
+        assert_eq!(b.completion_status().to_errno(), -5);
+        // Dropping the duty without completing must complete with an error,
+        // never leak the bio.
+        drop(b.as_owned());
+        assert_eq!(b.completions(), 2);
+        assert!(!b.completion_status().is_ok());
+        b.as_owned().end(Status::OK);
+        assert_eq!(b.completions(), 3);
+        assert!(b.completion_status().is_ok());
+    }
+
+    #[test]
+    fn bad_arguments() {
+        assert!(NewBio::new(0, Op::Read, OpFlags::NONE).is_err());
+        assert!(NewBio::new(257, Op::Read, OpFlags::NONE).is_err());
+        let mut b = NewBio::new(1, Op::Read, OpFlags::NONE).expect("alloc");
+        assert!(b
+            .add_page(Page::alloc_page(GFP_KERNEL).expect("page"), 4000, 200)
+            .is_err());
+        assert!(b
+            .add_page(Page::alloc_page(GFP_KERNEL).expect("page"), 4096, 0)
+            .is_ok());
+        assert_eq!(
+            b.add_page(Page::alloc_page(GFP_KERNEL).expect("page"), 512, 0),
+            Err(ENOSPC)
+        );
+    }
+}

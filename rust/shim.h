@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C wrappers for static inline kernel helpers that Rust cannot call directly.
+ * Implemented in shim.c; bindgen turns this header into Rust declarations.
+ */
+#ifndef KSTOR_SHIM_H
+#define KSTOR_SHIM_H
+
+#include <linux/types.h>
+#include <linux/blk_types.h>
+
+struct bio;
+struct bio_vec;
+struct bvec_iter;
+struct block_device;
+struct page;
+
+/* bio_set_dev() */
+void kstor_bio_set_dev(struct bio *bio, struct block_device *bdev);
+/* One step of bio_for_each_segment(): false once @iter is exhausted. */
+bool kstor_bio_next_segment(struct bio *bio, struct bvec_iter *iter,
+			    struct bio_vec *bv);
+/* bio_alloc() without a block device, from fs_bio_set. */
+struct bio *kstor_bio_alloc(unsigned short nr_vecs, blk_opf_t opf, gfp_t gfp);
+/* memcpy_from_page() / memcpy_to_page() (kmap_local inside). */
+void kstor_memcpy_from_page(void *to, struct page *page, size_t offset,
+			    size_t len);
+void kstor_memcpy_to_page(struct page *page, size_t offset, const void *from,
+			  size_t len);
+/* bdev_nr_sectors() */
+sector_t kstor_bdev_nr_sectors(struct block_device *bdev);
+/* bdev_logical_block_size() */
+unsigned int kstor_bdev_logical_block_size(struct block_device *bdev);
+/* Bitfields of struct dm_target. */
+struct dm_target;
+void kstor_dm_target_set_discards_supported(struct dm_target *ti, bool on);
+void kstor_dm_target_set_flush_supported(struct dm_target *ti, bool on);
+
+#endif /* KSTOR_SHIM_H */

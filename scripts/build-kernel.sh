@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Usage: build-kernel.sh <release|debug>
+# Prints the path of a built Linux tree with CONFIG_RUST for that variant,
+# building it first when the cache has none.
+#
+#   release: tinyconfig + scripts/kconfig/base.config
+#   debug:   the same + scripts/kconfig/debug.config (KASAN, lockdep, ...)
+#
+# Build trees live in $VQ_CACHE/kbuild/<kernel version>-<variant>-<hash>,
+# where the hash covers the config fragments and the toolchain versions, so a
+# tree is reused until one of them changes. KDIR=<built tree> skips all this.
+source "$(dirname "$0")/lib.sh"
+
+variant=${1:-debug}
+case "$variant" in
+release) frags=("$VQ_ROOT/scripts/kconfig/base.config") ;;
+debug) frags=("$VQ_ROOT/scripts/kconfig/base.config" "$VQ_ROOT/scripts/kconfig/debug.config") ;;
+*) vq_die "unknown kernel variant '$variant' (release|debug)" ;;
+esac
+
+if [ -n "${KDIR:-}" ]; then
+	[ -f "$KDIR/.config" ] && grep -q '^CONFIG_RUST=y' "$KDIR/.config" ||
+		vq_die "KDIR=$KDIR is not a configured kernel tree with CONFIG_RUST=y"
+	[ -f "$KDIR/Module.symvers" ] || vq_die "KDIR=$KDIR has not been built (no Module.symvers)"
+	cd "$KDIR" && pwd; exit 0
+fi
+
+src=$("$VQ_ROOT/scripts/fetch-kernel.sh")
+kver=$(make -s -C "$src" kernelversion)
+key=$( { cat "${frags[@]}"; "$RUSTC" --version; "clang$LLVM" --version | head -n1;
+	"$BINDGEN" --version; cat "$src/.vq-version" 2>/dev/null || true; } | sha256sum | cut -c1-12)
+out=$VQ_CACHE/kbuild/$kver-$variant-$key
+if [ -f "$out/.vq-built" ]; then
+	echo "$out"; exit 0
+fi
+mkdir -p "$out"
+vq_log "kernel $kver ($variant): configuring in $out"
+make -s -C "$src" O="$out" "${VQ_KMAKE_ARGS[@]}" tinyconfig >/dev/null
+"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${frags[@]}" >/dev/null
+make -s -C "$src" O="$out" "${VQ_KMAKE_ARGS[@]}" olddefconfig >/dev/null
+
+# Every line of the fragments must have survived olddefconfig.
+bad=0
+while IFS= read -r line; do
+	case "$line" in
+	CONFIG_*=*) grep -qxF "$line" "$out/.config" || { echo "config: wanted '$line', got '$(grep -E "^(# )?${line%%=*}[= ]" "$out/.config" || echo unset)'" >&2; bad=1; } ;;
+	"# CONFIG_"*" is not set") opt=${line#\# }; opt=${opt%% *}; grep -q "^$opt=" "$out/.config" && { echo "config: wanted '$line'" >&2; bad=1; } ;;
+	esac
+done < <(cat "${frags[@]}")
+[ "$bad" = 0 ] || vq_die "the kernel config lost options (see above); fix scripts/kconfig/*.config"
+
+vq_log "kernel $kver ($variant): building with -j$(vq_jobs) (about 13-15 min on 2 cores)"
+make -s -C "$src" O="$out" "${VQ_KMAKE_ARGS[@]}" -j"$(vq_jobs)" all >"$out/vq-build.log" 2>&1 ||
+	{ tail -n 40 "$out/vq-build.log" >&2; vq_die "kernel build failed; full log: $out/vq-build.log"; }
+date -u +%FT%TZ >"$out/.vq-built"
+vq_log "kernel $kver ($variant): built"
+echo "$out"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Usage: check.sh [debug|release]
+# Runs every test: host cargo tests, then KUnit and kselftests in a QEMU TCG
+# VM booting the test kernel (debug variant: KASAN, lockdep, ...), then a
+# scan of the kernel log. Ends with "N passed, N failed"; exits non-zero on
+# any failure. Results and the guest console: build/check/.
+source "$(dirname "$0")/lib.sh"
+variant=${1:-debug}
+VM_TIMEOUT=${VM_TIMEOUT:-1500}
+
+"$VQ_ROOT/scripts/setup-host.sh"
+kdir=$("$VQ_ROOT/scripts/build-modules.sh" "$variant" modules)
+out=$VQ_ROOT/build/check
+rm -rf "$out"; mkdir -p "$out"
+
+vq_log "host cargo tests"
+(cd "$VQ_ROOT/tools/pure" && cargo test 2>&1) >"$out/cargo.log" || true
+
+vq_log "VM tests (QEMU TCG, kernel $kdir)"
+"$VQ_ROOT/scripts/vm-run.sh" "$kdir" "$out" "$VM_TIMEOUT" \
+	"bash $VQ_ROOT/scripts/run-guest-tests.sh $out $kdir" || vq_log "VM exited with $?"
+
+python3 "$VQ_ROOT/scripts/summarize.py" "$out"

@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: GPL-2.0
+# Common settings for the project's scripts. Source it; do not run it.
+#
+# Everything downloaded or built lives in $VQ_CACHE (outside the repository):
+#   $VQ_CACHE/apt/        private apt configuration and lists (system sources untouched)
+#   $VQ_CACHE/src/        kernel sources, one directory per version
+#   $VQ_CACHE/kbuild/     kernel build trees, keyed by version + config hash
+#   $VQ_CACHE/venv/       Python virtualenv with virtme-ng
+#   $VQ_CACHE/cargo/      cargo-installed tools (bindgen)
+
+set -euo pipefail
+
+VQ_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VQ_CACHE=${VQ_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vdo-qat}
+mkdir -p "$VQ_CACHE"
+
+# Kernel: Debian's linux-source package of this series.
+VQ_KSERIES=${VQ_KSERIES:-7.3}
+# Pinned tool versions.
+VQ_BINDGEN_VERSION=0.73.2
+VQ_VIRTME_NG_VERSION=1.42
+
+# Toolchain (see Documentation/rust/quick-start.rst and shared/reference/platform.md).
+export RUSTC=${RUSTC:-/usr/bin/rustc}
+export LLVM=${LLVM:--19}
+export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
+export BINDGEN=${BINDGEN:-$VQ_CACHE/cargo/bin/bindgen}
+VQ_KMAKE_ARGS=(LLVM="$LLVM" RUSTC="$RUSTC" BINDGEN="$BINDGEN" HOSTRUSTC="$RUSTC")
+
+vq_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+vq_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+vq_jobs() { echo $(( $(nproc) + 1 )); }

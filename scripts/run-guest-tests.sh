@@ -1,0 +1,43 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Runs INSIDE the test VM (see scripts/check.sh). Usage:
+#   run-guest-tests.sh <outdir> <kernel build dir>
+# Writes to <outdir>:
+#   kunit.log       kernel log of the first insmod of vdo_qat (KUnit KTAP)
+#   kselftest.ktap  results of selftests/*, run by the kernel's kselftest
+#                   runner (per-test timeouts from each settings file)
+#   dmesg.log       the whole kernel log
+#   guest-done      written last, when everything ran
+set -u
+OUT=$1 KDIR=$2
+export VQ_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+KSRC=$KDIR; [ -d "$KDIR/source" ] && KSRC=$(readlink -f "$KDIR/source")
+export PATH=/usr/sbin:/sbin:$PATH
+
+# KUnit: the suites run when the module loads.
+n0=$(dmesg | wc -l)
+insmod "$VQ_ROOT/drivers/vdo_qat/vdo_qat.ko" && rmmod vdo_qat
+dmesg | tail -n +"$((n0 + 1))" >"$OUT/kunit.log"
+
+# kselftests, staged as kselftest's install step would lay them out.
+STAGE=$(mktemp -d /tmp/vq-ksft.XXXXXX)
+cp -r "$VQ_ROOT/selftests/." "$STAGE/"
+cp -r "$KSRC/tools/testing/selftests/kselftest" "$STAGE/"
+COLLECTIONS=(vdo_qat nvme_vhost dmesg)   # dmesg last: scans the whole run
+(
+	cd "$STAGE" || exit 1
+	BASE_DIR=$STAGE
+	. "$STAGE/kselftest/runner.sh"
+	total=0
+	for c in "${COLLECTIONS[@]}"; do
+		total=$((total + $(sed -n 's/^TEST_PROGS *:= *//p' "$c/Makefile" | wc -w)))
+	done
+	ktap_print_header
+	ktap_set_plan "$total"
+	for c in "${COLLECTIONS[@]}"; do
+		(cd "$c" && run_many $(sed -n 's/^TEST_PROGS *:= *//p' Makefile))
+	done
+) >"$OUT/kselftest.ktap" 2>&1
+
+dmesg >"$OUT/dmesg.log"
+echo done >"$OUT/guest-done"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Installs what building and testing need, idempotently:
+#   - Debian packages (toolchain, QEMU, test tools);
+#   - bindgen-cli (pinned) into $VQ_CACHE/cargo;
+#   - virtme-ng (pinned) into a virtualenv in $VQ_CACHE/venv.
+# Each step is skipped when its result is already there.
+source "$(dirname "$0")/lib.sh"
+
+APT_PKGS=(
+	# Rust-for-Linux toolchain
+	rustc-web rust-web-src clang-19 lld-19 llvm-19 libclang-19-dev
+	# kernel build
+	make bc bison flex libelf-dev libssl-dev cpio xz-utils zstd kmod
+	# VM and tests
+	qemu-system-x86 python3-venv dmsetup fio nvme-cli e2fsprogs util-linux
+	busybox-static
+)
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	vq_log "apt: installing ${missing[*]}"
+	SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! [ -x "$BINDGEN" ] || ! "$BINDGEN" --version | grep -q " $VQ_BINDGEN_VERSION\$"; then
+	vq_log "cargo: installing bindgen-cli $VQ_BINDGEN_VERSION"
+	cargo install --locked --root "$VQ_CACHE/cargo" bindgen-cli --version "$VQ_BINDGEN_VERSION"
+fi
+
+VENV=$VQ_CACHE/venv
+if ! [ -x "$VENV/bin/vng" ] || ! "$VENV/bin/pip" show virtme-ng 2>/dev/null | grep -q "^Version: $VQ_VIRTME_NG_VERSION\$"; then
+	vq_log "pip: installing virtme-ng $VQ_VIRTME_NG_VERSION"
+	rm -rf "$VENV"
+	python3 -m venv "$VENV"
+	"$VENV/bin/pip" install -q "virtme-ng==$VQ_VIRTME_NG_VERSION"
+fi

@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The pure modules of the kernel crates, compiled for the host.
+//!
+//! Each module here is the very file the kernel modules compile (`#[path]`),
+//! so host tests exercise the shipped code. Pure modules use only `core`
+//! and reach each other through the same `crate::` paths in both builds.
+
+#![no_std]
+
+#[path = "../../../rust/args.rs"]
+pub mod args;
+
+#[path = "../../../rust/fmtbuf.rs"]
+pub mod fmtbuf;
+
+/// `drivers/vdo_qat/config.rs`: the `vdo_qat` table line.
+#[path = "../../../drivers/vdo_qat/config.rs"]
+pub mod vdo_qat_config;
