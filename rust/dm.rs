@@ -376,7 +376,8 @@ pub trait TargetOps: Sized + Send + Sync + 'static {
     fn status(&self, _ti: &Target, _kind: StatusType, _out: &mut BufWriter<'_>) {}
 
     /// Handles `dmsetup message` (`dm_message_fn`); text written to `out`
-    /// is returned to the caller.
+    /// is returned to the caller (the abstraction returns 1 to dm-ioctl
+    /// when there is any).
     ///
     /// # Errors
     ///
@@ -425,12 +426,6 @@ unsafe fn collect_args<'a>(argc: c_uint, argv: *mut *mut c_char) -> Result<KVec<
     Ok(v)
 }
 
-fn type_name(ti: *mut bindings::dm_target) -> &'static str {
-    // SAFETY: `ti->type` points to the registered `target_type`, whose
-    // name is a static NUL-terminated string.
-    let name = unsafe { CStr::from_char_ptr((*(*ti).type_).name) };
-    name.to_str().unwrap_or("dm-target")
-}
 
 unsafe extern "C" fn ctr_callback<T: TargetOps>(
     ti: *mut bindings::dm_target,
@@ -462,9 +457,8 @@ unsafe extern "C" fn ctr_callback<T: TargetOps>(
                 // SAFETY: `ti` is valid during `ctr`.
                 let target = unsafe { Target::from_raw(ti) };
                 pr_err!(
-                    "{}: {}: table line: {}\n",
+                    "{}: table line: {}\n",
                     target.device_name().to_str().unwrap_or("?"),
-                    type_name(ti),
                     format_args!("{}", arg)
                 );
             }
@@ -588,6 +582,9 @@ unsafe extern "C" fn message_callback<T: TargetOps>(
     // SAFETY: `ti` is a live target of ours.
     let (inst, target) = unsafe { (instance::<T>(ti), Target::from_raw(ti)) };
     match inst.message(target, Args::new(&words), &mut out) {
+        // 1 tells dm-ioctl that `result` holds text for the caller
+        // (`target_message()` in drivers/md/dm-ioctl.c).
+        Ok(()) if !out.is_empty() => 1,
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }

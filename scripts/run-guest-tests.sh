@@ -25,6 +25,7 @@ cp -r "$VQ_ROOT/selftests/." "$STAGE/"
 cp -r "$KSRC/tools/testing/selftests/kselftest" "$STAGE/"
 COLLECTIONS=(vdo_qat nvme_vhost dmesg)   # dmesg last: scans the whole run
 (
+	set +u   # the kernel's runner.sh expects unset variables to be empty
 	cd "$STAGE" || exit 1
 	BASE_DIR=$STAGE
 	. "$STAGE/kselftest/runner.sh"
@@ -35,7 +36,8 @@ COLLECTIONS=(vdo_qat nvme_vhost dmesg)   # dmesg last: scans the whole run
 	ktap_print_header
 	ktap_set_plan "$total"
 	for c in "${COLLECTIONS[@]}"; do
-		(cd "$c" && run_many $(sed -n 's/^TEST_PROGS *:= *//p' Makefile))
+		# Not in a subshell: test numbers continue across collections.
+		cd "$STAGE/$c" && run_many $(sed -n 's/^TEST_PROGS *:= *//p' Makefile)
 	done
 ) >"$OUT/kselftest.ktap" 2>&1
 

@@ -34,7 +34,8 @@ if ! [ -x "$BINDGEN" ] || ! "$BINDGEN" --version | grep -q " $VQ_BINDGEN_VERSION
 fi
 
 VENV=$VQ_CACHE/venv
-if ! [ -x "$VENV/bin/vng" ] || ! "$VENV/bin/pip" show virtme-ng 2>/dev/null | grep -q "^Version: $VQ_VIRTME_NG_VERSION\$"; then
+have=$("$VENV/bin/python3" -c 'import importlib.metadata as m; print(m.version("virtme-ng"))' 2>/dev/null || true)
+if ! [ -x "$VENV/bin/vng" ] || [ "$have" != "$VQ_VIRTME_NG_VERSION" ]; then
 	vq_log "pip: installing virtme-ng $VQ_VIRTME_NG_VERSION"
 	rm -rf "$VENV"
 	python3 -m venv "$VENV"

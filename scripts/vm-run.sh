@@ -9,6 +9,8 @@
 # Documentation/vdo_qat/testing.rst).
 source "$(dirname "$0")/lib.sh"
 kdir=$1 out=$2 tmo=$3; shift 3
+# vng runs its helpers (virtme-run, ...) from PATH.
+export PATH=$VQ_CACHE/venv/bin:$PATH
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 args=(--run "$kdir" --disable-kvm --force-9p --cpus 2 --memory 2G
