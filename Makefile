@@ -15,6 +15,7 @@
 # Everything downloaded or built outside the tree goes to $(VQ_CACHE)
 # (default ~/.cache/vdo-qat).
 
+SHELL := /bin/bash
 KVARIANT ?= debug
 export KDIR KSRC VQ_CACHE
 
@@ -41,7 +42,7 @@ demo: modules
 	@scripts/demo.sh $(KVARIANT)
 
 host-test:
-	@cd tools/pure && cargo test --quiet
+	@. scripts/lib.sh && cd tools/pure && cargo test --quiet
 
 clean:
 	@if [ -f .kdir ] && [ -d "$$(cat .kdir)" ]; then $(MAKE) -s -C "$$(cat .kdir)" M=$(CURDIR) clean; fi

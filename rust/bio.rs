@@ -19,7 +19,7 @@ use core::ptr::NonNull;
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::page::{Page, PAGE_SIZE};
 use kernel::prelude::*;
-use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::atomic::{Acquire, Atomic, Full, Release};
 use kernel::types::Opaque;
 
 /// Size of a sector in bytes: bios address devices in 512 B sectors.
@@ -175,6 +175,16 @@ pub struct Bio(Opaque<bindings::bio>);
 impl Bio {
     /// # Safety
     ///
+    /// `ptr` must point to a valid bio that stays valid for `'a` and is not
+    /// changed through other references meanwhile.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::bio) -> &'a Bio {
+        // SAFETY: `Bio` is a transparent wrapper of `Opaque<bio>`, and the
+        // caller guarantees validity for `'a`.
+        unsafe { &*ptr.cast::<Bio>() }
+    }
+
+    /// # Safety
+    ///
     /// `ptr` must point to a valid bio that stays valid and is not accessed
     /// through other Rust references for `'a`.
     pub(crate) unsafe fn from_raw_mut<'a>(ptr: *mut bindings::bio) -> &'a mut Bio {
@@ -253,15 +263,19 @@ impl Bio {
         }
     }
 
-    /// Like [`Bio::segments`], with segments that can be written (to fill a
-    /// read bio).
-    pub fn segments_mut(&mut self) -> SegmentsMut<'_> {
-        SegmentsMut(Segments {
+    /// Like [`Bio::segments`], with segments that can be written, to fill
+    /// a read bio. `None` for any other operation: the pages of a write may
+    /// be shared (page cache, the zero page) and must not change.
+    pub fn segments_mut(&mut self) -> Option<SegmentsMut<'_>> {
+        if self.op() != Op::Read {
+            return None;
+        }
+        Some(SegmentsMut(Segments {
             bio: self.as_raw(),
             // SAFETY: by the type invariant the bio is valid.
             iter: unsafe { (*self.as_raw()).bi_iter },
             _p: PhantomData,
-        })
+        }))
     }
 }
 
@@ -328,8 +342,8 @@ impl SegmentMut<'_> {
     pub fn copy_from_slice(&mut self, src: &[u8]) -> usize {
         let n = src.len().min(self.0.len as usize);
         // SAFETY: by the type invariant `page` is valid and
-        // `offset + n <= PAGE_SIZE`; the bio was borrowed mutably, which
-        // gives the right to write its data pages; `src` has `n` bytes.
+        // `offset + n <= PAGE_SIZE`; the read bio was borrowed mutably,
+        // which gives the right to fill its data pages; `src` has `n` bytes.
         unsafe {
             bindings::kstor_memcpy_to_page(
                 self.0.page,
@@ -435,8 +449,9 @@ impl OwnedBio<'_> {
 impl Deref for OwnedBio<'_> {
     type Target = Bio;
     fn deref(&self) -> &Bio {
-        // SAFETY: by the type invariant `ptr` is valid; we hold it.
-        unsafe { Bio::from_raw_mut(self.ptr.as_ptr()) }
+        // SAFETY: by the type invariant `ptr` is valid; we hold it, and
+        // changes go through `&mut self` only.
+        unsafe { Bio::from_raw(self.ptr.as_ptr()) }
     }
 }
 
@@ -490,13 +505,18 @@ extern "C" fn new_bio_end_io(bio: *mut bindings::bio) {
     let rec = unsafe { &*(*bio).bi_private.cast::<EndRecord>() };
     // SAFETY: `bio` is the valid bio being completed.
     let status = unsafe { (*bio).bi_status };
-    rec.status.store(u32::from(status), Relaxed);
-    rec.count.add(1, Relaxed);
+    rec.status.store(u32::from(status), Release);
+    // Ordered after the status store by the full barrier of the RMW.
+    rec.count.fetch_add(1, Full);
 }
 
 impl NewBio {
     /// Allocates a bio of `op` with `flags`, room for `nr_vecs` pages (at
     /// most 256, `BIO_MAX_VECS`), no device, sector 0.
+    ///
+    /// # Context
+    ///
+    /// Process context: may sleep (`GFP_KERNEL`). Not from `map`/`end_io`.
     ///
     /// # Errors
     ///
@@ -513,8 +533,8 @@ impl NewBio {
             GFP_KERNEL,
         )?;
         let pages = KVec::with_capacity(nr_vecs as usize, GFP_KERNEL)?;
-        // SAFETY: plain allocation; `GFP_KERNEL` may sleep, and we are in
-        // process context (allocating APIs here are only called there).
+        // SAFETY: plain allocation with a valid operation; `GFP_KERNEL`
+        // may sleep, which the `# Context` section requires callers allow.
         let raw = unsafe {
             bindings::kstor_bio_alloc(nr_vecs, op.as_raw() | flags.bits(), bindings::GFP_KERNEL)
         };
@@ -531,6 +551,10 @@ impl NewBio {
 
     /// Appends `len` bytes at `offset` of `page` to the data of the bio,
     /// which keeps the page.
+    ///
+    /// # Context
+    ///
+    /// Process context: may sleep.
     ///
     /// # Errors
     ///
@@ -572,27 +596,31 @@ impl NewBio {
     /// bio's end_io, which [`NewBio::completions`] counts; the bio itself
     /// stays allocated until the `NewBio` is dropped.
     pub fn as_owned(&mut self) -> OwnedBio<'_> {
-        // SAFETY: the bio is valid while `self` is borrowed mutably, and its
-        // end_io only records the completion.
+        // SAFETY: the bio is valid while `self` is borrowed mutably. It is
+        // never submitted, chained or attached to a device, so `bio_endio`
+        // (any number of times) only calls `new_bio_end_io`, which records
+        // the completion; `bio_put` happens in `Drop`, before `pages` and
+        // `record` are freed.
         unsafe { OwnedBio::from_raw(self.ptr) }
     }
 
     /// How many times the bio has been completed.
     pub fn completions(&self) -> u32 {
-        self.record.count.load(Relaxed)
+        self.record.count.load(Acquire)
     }
 
     /// The status of the last completion.
     pub fn completion_status(&self) -> Status {
-        Status::from_raw(self.record.status.load(Relaxed) as bindings::blk_status_t)
+        Status::from_raw(self.record.status.load(Acquire) as bindings::blk_status_t)
     }
 }
 
 impl Deref for NewBio {
     type Target = Bio;
     fn deref(&self) -> &Bio {
-        // SAFETY: by the type invariant the bio is valid while `self` lives.
-        unsafe { Bio::from_raw_mut(self.ptr.as_ptr()) }
+        // SAFETY: by the type invariant the bio is valid while `self` lives,
+        // and changes go through `&mut self` only.
+        unsafe { Bio::from_raw(self.ptr.as_ptr()) }
     }
 }
 

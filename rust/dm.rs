@@ -22,6 +22,8 @@ use core::ptr::NonNull;
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::error::to_result;
 use kernel::prelude::*;
+use kernel::revocable::Revocable;
+use kernel::sync::Arc;
 use kernel::types::Opaque;
 
 /// Why a constructor failed: the static text device-mapper logs and returns
@@ -101,6 +103,12 @@ impl Target {
         unsafe { (*self.as_raw()).len }
     }
 
+    /// Offset of `sector` (of the mapped device) inside this target
+    /// (`dm_target_offset()`), or `None` if the sector lies outside it.
+    pub fn offset_of(&self, sector: u64) -> Option<u64> {
+        sector.checked_sub(self.begin()).filter(|&o| o < self.len())
+    }
+
     /// Whether the target is empty (never, for a valid table).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -116,64 +124,71 @@ impl Target {
 }
 
 /// Settings a constructor may make on its target, and its device lookups.
-pub struct TargetConfig<'a>(&'a Target);
+pub struct TargetConfig<'a> {
+    ti: &'a Target,
+    /// Devices opened so far; handed to the instance, or released if `ctr`
+    /// fails.
+    devs: KVec<HeldDev>,
+}
 
 impl<'a> TargetConfig<'a> {
     /// The target being constructed.
     pub fn target(&self) -> &'a Target {
-        self.0
+        self.ti
     }
 
     /// How many empty PREFLUSH bios device-mapper sends to `map` per flush
     /// of the mapped device (`ti->num_flush_bios`).
     pub fn set_num_flush_bios(&self, n: u32) {
         // SAFETY: device-mapper does not read `ti` concurrently with `ctr`.
-        unsafe { (*self.0.as_raw()).num_flush_bios = n };
+        unsafe { (*self.ti.as_raw()).num_flush_bios = n };
     }
 
     /// How many bios a discard is split into (`ti->num_discard_bios`); 0
     /// disables discards.
     pub fn set_num_discard_bios(&self, n: u32) {
         // SAFETY: as for `set_num_flush_bios`.
-        unsafe { (*self.0.as_raw()).num_discard_bios = n };
+        unsafe { (*self.ti.as_raw()).num_discard_bios = n };
     }
 
     /// `ti->num_write_zeroes_bios`; 0 disables REQ_OP_WRITE_ZEROES.
     pub fn set_num_write_zeroes_bios(&self, n: u32) {
         // SAFETY: as for `set_num_flush_bios`.
-        unsafe { (*self.0.as_raw()).num_write_zeroes_bios = n };
+        unsafe { (*self.ti.as_raw()).num_write_zeroes_bios = n };
     }
 
     /// `ti->discards_supported`: the target handles discards itself even if
     /// its devices do not.
     pub fn set_discards_supported(&self, on: bool) {
         // SAFETY: as for `set_num_flush_bios`.
-        unsafe { bindings::kstor_dm_target_set_discards_supported(self.0.as_raw(), on) };
+        unsafe { bindings::kstor_dm_target_set_discards_supported(self.ti.as_raw(), on) };
     }
 
     /// `ti->flush_supported`: the target handles PREFLUSH/FUA itself.
     pub fn set_flush_supported(&self, on: bool) {
         // SAFETY: as for `set_num_flush_bios`.
-        unsafe { bindings::kstor_dm_target_set_flush_supported(self.0.as_raw(), on) };
+        unsafe { bindings::kstor_dm_target_set_flush_supported(self.ti.as_raw(), on) };
     }
 
     /// `ti->max_io_len`: bios are split so none crosses a multiple of this
     /// many sectors (0: no limit).
     pub fn set_max_io_len(&self, sectors: u32) {
         // SAFETY: as for `set_num_flush_bios`.
-        unsafe { (*self.0.as_raw()).max_io_len = sectors };
+        unsafe { (*self.ti.as_raw()).max_io_len = sectors };
     }
 
     /// Opens the block device at `path` (a path or `major:minor`) with the
-    /// table's mode (`dm_get_device()`); it is released when the returned
-    /// [`DmDev`] is dropped.
+    /// table's mode (`dm_get_device()`). The device stays held until the
+    /// target is destroyed (or `ctr` fails); the returned handle may be
+    /// cloned and kept anywhere, and stops working then.
     ///
     /// # Errors
     ///
     /// What `dm_get_device()` returns: `ENODEV`/`ENOENT` for no such
-    /// device, `EBUSY` if it is held exclusively elsewhere, `ENOMEM`.
-    pub fn get_device(&self, path: &CStr) -> Result<DmDev> {
-        let ti = self.0.as_raw();
+    /// device, `EBUSY` if it is held exclusively elsewhere; `ENOMEM`.
+    pub fn get_device(&mut self, path: &CStr) -> Result<DmDev> {
+        self.devs.reserve(1, GFP_KERNEL)?;
+        let ti = self.ti.as_raw();
         let mut dev: *mut bindings::dm_dev = core::ptr::null_mut();
         // SAFETY: `ti` is valid during `ctr`; `path` is NUL-terminated;
         // `dev` is a valid out-pointer.
@@ -185,89 +200,177 @@ impl<'a> TargetConfig<'a> {
                 &mut dev,
             )
         })?;
-        let dev = NonNull::new(dev).ok_or(ENODEV)?;
-        // INVARIANT: `dm_get_device` succeeded, so `dev` is held for `ti`.
-        Ok(DmDev { ti, dev })
+        let raw = NonNull::new(dev).ok_or(ENODEV)?;
+        let mut name = [0u8; 16];
+        // SAFETY: `dev->name` is a NUL-terminated `char[16]` filled by
+        // `dm_get_device`.
+        let src = unsafe { &(*raw.as_ptr()).name };
+        for (d, s) in name.iter_mut().zip(src.iter()) {
+            *d = *s as u8;
+        }
+        let handle = match Arc::pin_init(
+            try_pin_init!(DevInner { dev <- Revocable::new(RawDev(raw)), name }? Error),
+            GFP_KERNEL,
+        ) {
+            Ok(h) => h,
+            Err(e) => {
+                // SAFETY: `raw` was just obtained for `ti` and nothing else
+                // refers to it.
+                unsafe { bindings::dm_put_device(ti, raw.as_ptr()) };
+                return Err(e);
+            }
+        };
+        // Capacity was reserved above, so this cannot fail.
+        let _ = self.devs.push(
+            HeldDev {
+                handle: handle.clone(),
+                raw,
+            },
+            GFP_NOWAIT,
+        );
+        Ok(DmDev(handle))
     }
 }
 
-/// A block device held by a target (`struct dm_dev`), released with
-/// `dm_put_device()` on drop.
+/// A `dm_dev` pointer, valid until revoked.
+struct RawDev(NonNull<bindings::dm_dev>);
+
+// SAFETY: the `dm_dev` is read-only after `dm_get_device` and may be used
+// for I/O from any CPU.
+unsafe impl Send for RawDev {}
+// SAFETY: as above.
+unsafe impl Sync for RawDev {}
+
+/// Shared part of a [`DmDev`].
 ///
 /// # Invariants
 ///
-/// `dev` was returned by `dm_get_device(ti, ...)` and has not been put.
-/// A `DmDev` is created in `ctr` and must be owned by the target instance
-/// (dropped at the latest in `dtr`, before device-mapper frees `ti`).
-pub struct DmDev {
-    ti: *mut bindings::dm_target,
-    dev: NonNull<bindings::dm_dev>,
+/// While `dev` is not revoked, its pointer was returned by `dm_get_device`
+/// for the owning target and has not been put.
+#[pin_data]
+struct DevInner {
+    #[pin]
+    dev: Revocable<RawDev>,
+    /// Copy of `dev->name` (`major:minor`, NUL-terminated).
+    name: [u8; 16],
 }
 
-// SAFETY: `dm_dev` is reference-counted by device-mapper and its fields are
-// read-only after `dm_get_device`; I/O to it may come from any CPU.
-unsafe impl Send for DmDev {}
-// SAFETY: as above; `&DmDev` only reads.
-unsafe impl Sync for DmDev {}
+/// A device held for a target instance; released by [`release_devices`].
+struct HeldDev {
+    handle: Arc<DevInner>,
+    raw: NonNull<bindings::dm_dev>,
+}
+
+/// Releases the devices of a target: revokes every handle (waiting for an
+/// RCU grace period, so no user is left inside an access), then puts the
+/// devices with `dm_put_device()`.
+///
+/// # Safety
+///
+/// `ti` must be the valid target the devices were obtained for; must be
+/// called in process context, once per device.
+unsafe fn release_devices(ti: *mut bindings::dm_target, devs: KVec<HeldDev>) {
+    for d in devs {
+        d.handle.dev.revoke();
+        // SAFETY: the caller guarantees `ti`; the device was obtained for
+        // it, and after `revoke` no handle can reach the pointer.
+        unsafe { bindings::dm_put_device(ti, d.raw.as_ptr()) };
+    }
+}
+
+/// A block device held by a target (`struct dm_dev`), from
+/// [`TargetConfig::get_device`].
+///
+/// The handle is cheap to clone and may be kept anywhere. When the target
+/// is destroyed the abstraction revokes it and releases the device; from
+/// then on accessors fail with `ENODEV` and [`Mapping::remap`] kills the
+/// bio.
+#[derive(Clone)]
+pub struct DmDev(Arc<DevInner>);
 
 impl DmDev {
-    fn bdev(&self) -> *mut bindings::block_device {
-        // SAFETY: by the type invariant `dev` is valid.
-        unsafe { (*self.dev.as_ptr()).bdev }
+    fn with_bdev<R>(&self, f: impl FnOnce(*mut bindings::block_device) -> R) -> Result<R> {
+        let dev = self.0.dev.try_access().ok_or(ENODEV)?;
+        // SAFETY: not revoked, so by the `DevInner` invariant the `dm_dev`
+        // is held; the guard keeps it so until `f` returns.
+        Ok(f(unsafe { (*dev.0.as_ptr()).bdev }))
     }
 
     /// Size of the device in 512 B sectors.
-    pub fn size_sectors(&self) -> u64 {
-        // SAFETY: `bdev` is valid while the device is held.
-        unsafe { bindings::kstor_bdev_nr_sectors(self.bdev()) }
+    ///
+    /// # Errors
+    ///
+    /// `ENODEV` once the target has been destroyed.
+    pub fn size_sectors(&self) -> Result<u64> {
+        // SAFETY: `bdev` is valid inside `with_bdev`.
+        self.with_bdev(|bdev| unsafe { bindings::kstor_bdev_nr_sectors(bdev) })
     }
 
     /// Logical block size of the device in bytes.
-    pub fn logical_block_size(&self) -> u32 {
-        // SAFETY: `bdev` is valid while the device is held.
-        unsafe { bindings::kstor_bdev_logical_block_size(self.bdev()) }
+    ///
+    /// # Errors
+    ///
+    /// `ENODEV` once the target has been destroyed.
+    pub fn logical_block_size(&self) -> Result<u32> {
+        // SAFETY: `bdev` is valid inside `with_bdev`.
+        self.with_bdev(|bdev| unsafe { bindings::kstor_bdev_logical_block_size(bdev) })
     }
 
     /// The device's `major:minor` name, as table lines print it.
     pub fn name(&self) -> &CStr {
-        // SAFETY: `dev->name` is a NUL-terminated array filled by
-        // `dm_get_device` and constant while the device is held.
-        unsafe { CStr::from_char_ptr((*self.dev.as_ptr()).name.as_ptr()) }
+        CStr::from_bytes_until_nul(&self.0.name).unwrap_or(c"?")
     }
 }
 
-impl Drop for DmDev {
-    fn drop(&mut self) {
-        // SAFETY: by the type invariant `dev` is held for `ti`, which is
-        // still valid (the device is dropped no later than `dtr`).
-        unsafe { bindings::dm_put_device(self.ti, self.dev.as_ptr()) };
-    }
-}
+/// What `map` did with a bio: build it with [`Mapping::remap`],
+/// [`Mapping::submitted`], [`Mapping::kill`] or [`Mapping::requeue`].
+///
+/// The bio handed back must be the one `map` received; if it is not, the
+/// abstraction fails the returned bio and reports the received one as
+/// submitted (the target holds or has completed it).
+pub struct Mapping(MapKind);
 
-/// What `map` did with a bio.
-pub enum Mapping {
-    /// Remapped to another device and sector: device-mapper submits it
-    /// (`DM_MAPIO_REMAPPED`). Build it with [`Mapping::remap`].
+enum MapKind {
     Remapped(OwnedBio<'static>),
-    /// The target took the bio and completes it, now or later
-    /// (`DM_MAPIO_SUBMITTED`).
     Submitted,
-    /// Fail the bio with `BLK_STS_IOERR` (`DM_MAPIO_KILL`).
     Kill(OwnedBio<'static>),
-    /// Hand the bio back for resubmission (`DM_MAPIO_REQUEUE`).
     Requeue(OwnedBio<'static>),
 }
 
 impl Mapping {
     /// Sends `bio` to `dev`, moved to `sector` (512 B units) unless it
-    /// carries no data (an empty flush keeps its sector).
+    /// carries no data (an empty flush keeps its sector)
+    /// (`DM_MAPIO_REMAPPED`). Kills the bio if `dev` was released.
     pub fn remap(mut bio: OwnedBio<'static>, dev: &DmDev, sector: u64) -> Mapping {
-        // SAFETY: `bio` is owned and valid; `dev.bdev()` is held.
-        unsafe { bindings::kstor_bio_set_dev(bio.as_raw(), dev.bdev()) };
+        // SAFETY: `bio` is owned and valid; `bdev` is held inside
+        // `with_bdev`, and device-mapper keeps the table's devices open
+        // while the bio it maps is in flight.
+        if dev
+            .with_bdev(|bdev| unsafe { bindings::kstor_bio_set_dev(bio.as_raw(), bdev) })
+            .is_err()
+        {
+            return Mapping(MapKind::Kill(bio));
+        }
         if bio.size() != 0 {
             bio.set_sector(sector);
         }
-        Mapping::Remapped(bio)
+        Mapping(MapKind::Remapped(bio))
+    }
+
+    /// The target took the bio and completes it, now or later
+    /// (`DM_MAPIO_SUBMITTED`).
+    pub fn submitted() -> Mapping {
+        Mapping(MapKind::Submitted)
+    }
+
+    /// Fail the bio with `BLK_STS_IOERR` (`DM_MAPIO_KILL`).
+    pub fn kill(bio: OwnedBio<'static>) -> Mapping {
+        Mapping(MapKind::Kill(bio))
+    }
+
+    /// Hand the bio back for resubmission (`DM_MAPIO_REQUEUE`).
+    pub fn requeue(bio: OwnedBio<'static>) -> Mapping {
+        Mapping(MapKind::Requeue(bio))
     }
 }
 
@@ -275,9 +378,6 @@ impl Mapping {
 pub enum EndIo {
     /// Complete the bio (`DM_ENDIO_DONE`).
     Done,
-    /// The target keeps the bio and completes it later
-    /// (`DM_ENDIO_INCOMPLETE`).
-    Incomplete,
     /// Requeue the bio (`DM_ENDIO_REQUEUE`).
     Requeue,
 }
@@ -306,17 +406,28 @@ pub struct DeviceVisitor<'a> {
         *mut c_void,
     ) -> c_int,
     data: *mut c_void,
-    _p: PhantomData<&'a ()>,
+    /// The devices of the target being iterated.
+    devs: &'a [HeldDev],
 }
 
 impl DeviceVisitor<'_> {
     /// Reports that the target uses `len` sectors of `dev` from `start`
     /// (512 B sectors). Returns the callout's result; a non-zero value ends
     /// the iteration and must be returned from `iterate_devices`.
+    /// A device that is not one of this target's is skipped (returns 0).
+    ///
+    /// The callout may sleep (`dm_set_device_limits()` takes a mutex), so
+    /// it runs outside any RCU section: the device is looked up in the
+    /// target's own list, which is only released in `dtr`, never while a
+    /// callback of the same target runs.
     pub fn visit(&mut self, dev: &DmDev, start: u64, len: u64) -> i32 {
+        let Some(held) = self.devs.iter().find(|d| Arc::ptr_eq(&d.handle, &dev.0)) else {
+            return 0;
+        };
         // SAFETY: `callout` and `data` come from device-mapper for this
-        // call; `dev` is held for `ti`.
-        unsafe { (self.callout)(self.ti, dev.dev.as_ptr(), start, len, self.data) }
+        // call; `held.raw` is held for `ti` until its `dtr`, which cannot
+        // run during this callback.
+        unsafe { (self.callout)(self.ti, held.raw.as_ptr(), start, len, self.data) }
     }
 }
 
@@ -361,13 +472,21 @@ pub trait TargetOps: Sized + Send + Sync + 'static {
     /// Builds a target instance from its table line arguments (the words
     /// after the target name). On error the table load fails with
     /// `err.msg` in `ti->error` and the rejected argument logged.
-    fn ctr(cfg: &TargetConfig<'_>, args: Args<'_>) -> Result<Pin<KBox<Self>>, CtrError>;
+    fn ctr(cfg: &mut TargetConfig<'_>, args: Args<'_>) -> Result<Pin<KBox<Self>>, CtrError>;
+
+    /// Destroys the instance when its table is unloaded (`dm_dtr_fn`). The
+    /// default drops it; override to tear down with access to `ti`.
+    fn dtr(this: Pin<KBox<Self>>, _ti: &Target) {
+        drop(this);
+    }
 
     /// Maps one bio (`dm_map_fn`).
     fn map(&self, ti: &Target, bio: OwnedBio<'static>) -> Mapping;
 
-    /// Sees a bio the target remapped when it completes (`dm_endio_fn`);
-    /// may change its status.
+    /// Sees a bio when it completes (`dm_endio_fn`): one the target
+    /// remapped, or one it completed itself after [`Mapping::submitted`].
+    /// Its data has usually been consumed by then (`segments()` is empty).
+    /// May change its status.
     fn end_io(&self, _ti: &Target, _bio: &mut Bio, _status: &mut Status) -> EndIo {
         EndIo::Done
     }
@@ -402,14 +521,21 @@ pub trait TargetOps: Sized + Send + Sync + 'static {
     fn resume(&self, _ti: &Target) {}
 }
 
+/// What `ti->private` points to: the target's instance and the devices
+/// the abstraction releases after it.
+struct Instance<T: TargetOps> {
+    inner: Pin<KBox<T>>,
+    devs: KVec<HeldDev>,
+}
+
 /// # Safety
 ///
 /// `ti` must be a target constructed by `ctr_callback::<T>` and not yet
 /// destroyed.
 unsafe fn instance<'a, T: TargetOps>(ti: *mut bindings::dm_target) -> &'a T {
-    // SAFETY: `ctr_callback` stored a pinned `KBox<T>` in `ti->private`; it
-    // is freed only by `dtr_callback`.
-    unsafe { &*(*ti).private.cast::<T>() }
+    // SAFETY: `ctr_callback` stored a `KBox<Instance<T>>` in `ti->private`;
+    // it is freed only by `dtr_callback`.
+    unsafe { &(*(*ti).private.cast::<Instance<T>>()).inner }
 }
 
 /// Collects `argv` into a vector of C strings.
@@ -426,7 +552,6 @@ unsafe fn collect_args<'a>(argc: c_uint, argv: *mut *mut c_char) -> Result<KVec<
     Ok(v)
 }
 
-
 unsafe extern "C" fn ctr_callback<T: TargetOps>(
     ti: *mut bindings::dm_target,
     argc: c_uint,
@@ -442,67 +567,91 @@ unsafe extern "C" fn ctr_callback<T: TargetOps>(
         }
     };
     // SAFETY: `ti` is valid during `ctr`.
-    let cfg = TargetConfig(unsafe { Target::from_raw(ti) });
-    match T::ctr(&cfg, Args::new(&words)) {
-        Ok(inst) => {
-            // SAFETY: the instance is never moved out of the box: it is
-            // only borrowed until `dtr_callback` rebuilds the pinned box.
-            let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(inst) });
-            // SAFETY: `ti` is valid; `private` is ours.
-            unsafe { (*ti).private = raw.cast() };
-            0
+    let target = unsafe { Target::from_raw(ti) };
+    // Allocated first so that nothing can fail after a successful `ctr`.
+    let slot = match KBox::<Instance<T>>::new_uninit(GFP_KERNEL) {
+        Ok(slot) => slot,
+        Err(_) => {
+            // SAFETY: `ti` is valid; the message is static.
+            unsafe { (*ti).error = c"Cannot allocate memory".as_char_ptr().cast_mut() };
+            return ENOMEM.to_errno();
+        }
+    };
+    let mut cfg = TargetConfig {
+        ti: target,
+        devs: KVec::new(),
+    };
+    let err = match T::ctr(&mut cfg, Args::new(&words)) {
+        Ok(inner) => {
+            let inst = KBox::write(
+                slot,
+                Instance {
+                    inner,
+                    devs: cfg.devs,
+                },
+            );
+            // SAFETY: `ti` is valid; `private` is ours until `dtr`.
+            unsafe { (*ti).private = KBox::into_raw(inst).cast() };
+            return 0;
         }
         Err(e) => {
-            if let Some(arg) = e.arg {
-                // SAFETY: `ti` is valid during `ctr`.
-                let target = unsafe { Target::from_raw(ti) };
-                pr_err!(
-                    "{}: table line: {}\n",
-                    target.device_name().to_str().unwrap_or("?"),
-                    format_args!("{}", arg)
-                );
-            }
-            // SAFETY: `ti` is valid; `e.msg` is static.
-            unsafe { (*ti).error = e.msg.as_char_ptr().cast_mut() };
-            e.err.to_errno()
+            // SAFETY: `ti` is valid and the devices were obtained for it.
+            unsafe { release_devices(ti, cfg.devs) };
+            e
         }
+    };
+    if let Some(arg) = err.arg {
+        pr_err!(
+            "{}: table line: {}\n",
+            target.device_name().to_str().unwrap_or("?"),
+            format_args!("{}", arg)
+        );
     }
+    // SAFETY: `ti` is valid; `err.msg` is static.
+    unsafe { (*ti).error = err.msg.as_char_ptr().cast_mut() };
+    err.err.to_errno()
 }
 
 unsafe extern "C" fn dtr_callback<T: TargetOps>(ti: *mut bindings::dm_target) {
     // SAFETY: `private` holds the box made by `ctr_callback`; `dtr` runs
     // once, after all other callbacks for this target have returned.
-    let inst = unsafe { Pin::new_unchecked(KBox::from_raw((*ti).private.cast::<T>())) };
-    drop(inst);
+    let inst = KBox::into_inner(unsafe { KBox::from_raw((*ti).private.cast::<Instance<T>>()) });
+    // SAFETY: `ti` is valid until `dtr` returns.
+    T::dtr(inst.inner, unsafe { Target::from_raw(ti) });
+    // SAFETY: `ti` is valid and the devices were obtained for it.
+    unsafe { release_devices(ti, inst.devs) };
 }
 
 unsafe extern "C" fn map_callback<T: TargetOps>(
     ti: *mut bindings::dm_target,
     bio: *mut bindings::bio,
 ) -> c_int {
-    let Some(bio) = NonNull::new(bio) else {
+    let Some(given) = NonNull::new(bio) else {
         return bindings::DM_MAPIO_KILL as c_int;
     };
     // SAFETY: device-mapper hands the bio to the target; completing it is
     // now the target's duty (or device-mapper's again on REMAPPED/KILL/
     // REQUEUE, see below).
-    let bio = unsafe { OwnedBio::from_raw(bio) };
+    let bio = unsafe { OwnedBio::from_raw(given) };
     // SAFETY: `ti` was constructed by `ctr_callback::<T>` and is live.
     let (inst, target) = unsafe { (instance::<T>(ti), Target::from_raw(ti)) };
-    match inst.map(target, bio) {
-        Mapping::Remapped(b) => {
+    // Gives the duty back to device-mapper if `b` is the bio it handed us.
+    // Otherwise `b` is another bio the target held: it is failed (Drop),
+    // and the given one is the target's to complete: SUBMITTED.
+    let hand_back = |b: OwnedBio<'static>, code: u32| -> c_int {
+        if b.as_raw() == given.as_ptr() {
             b.into_raw();
-            bindings::DM_MAPIO_REMAPPED as c_int
+            code as c_int
+        } else {
+            drop(b);
+            bindings::DM_MAPIO_SUBMITTED as c_int
         }
-        Mapping::Submitted => bindings::DM_MAPIO_SUBMITTED as c_int,
-        Mapping::Kill(b) => {
-            b.into_raw();
-            bindings::DM_MAPIO_KILL as c_int
-        }
-        Mapping::Requeue(b) => {
-            b.into_raw();
-            bindings::DM_MAPIO_REQUEUE as c_int
-        }
+    };
+    match inst.map(target, bio).0 {
+        MapKind::Remapped(b) => hand_back(b, bindings::DM_MAPIO_REMAPPED),
+        MapKind::Submitted => bindings::DM_MAPIO_SUBMITTED as c_int,
+        MapKind::Kill(b) => hand_back(b, bindings::DM_MAPIO_KILL),
+        MapKind::Requeue(b) => hand_back(b, bindings::DM_MAPIO_REQUEUE),
     }
 }
 
@@ -526,7 +675,6 @@ unsafe extern "C" fn end_io_callback<T: TargetOps>(
     *err = status.as_raw();
     (match r {
         EndIo::Done => bindings::DM_ENDIO_DONE,
-        EndIo::Incomplete => bindings::DM_ENDIO_INCOMPLETE,
         EndIo::Requeue => bindings::DM_ENDIO_REQUEUE,
     }) as c_int
 }
@@ -571,20 +719,32 @@ unsafe extern "C" fn message_callback<T: TargetOps>(
         Ok(w) => w,
         Err(e) => return e.to_errno(),
     };
-    let mut empty = [0u8; 1];
-    let buf: &mut [u8] = if result.is_null() || maxlen == 0 {
-        &mut empty
-    } else {
-        // SAFETY: `result` has room for `maxlen` bytes during the call.
-        unsafe { core::slice::from_raw_parts_mut(result.cast::<u8>(), maxlen as usize) }
+    if result.is_null() || maxlen == 0 {
+        return ENOSPC.to_errno();
+    }
+    // The words in `argv` were split in place inside the very buffer that
+    // `result` points to (dm-ioctl `target_message()`): collect the output
+    // separately and copy it once the words are no longer needed.
+    let mut tmp = match KVec::from_elem(0u8, maxlen as usize, GFP_KERNEL) {
+        Ok(t) => t,
+        Err(_) => return ENOMEM.to_errno(),
     };
-    let mut out = BufWriter::new(buf);
+    let mut out = BufWriter::new(&mut tmp);
     // SAFETY: `ti` is a live target of ours.
     let (inst, target) = unsafe { (instance::<T>(ti), Target::from_raw(ti)) };
-    match inst.message(target, Args::new(&words), &mut out) {
-        // 1 tells dm-ioctl that `result` holds text for the caller
-        // (`target_message()` in drivers/md/dm-ioctl.c).
-        Ok(()) if !out.is_empty() => 1,
+    let r = inst.message(target, Args::new(&words), &mut out);
+    let (n, full) = (out.len(), out.truncated());
+    drop(words);
+    match r {
+        Ok(()) if n > 0 || full => {
+            // SAFETY: `result` has room for `maxlen` bytes and `n < maxlen`
+            // (the writer keeps room for the NUL, copied too).
+            unsafe { core::ptr::copy_nonoverlapping(tmp.as_ptr(), result.cast::<u8>(), n + 1) };
+            // 1 tells dm-ioctl that `result` holds text for the caller
+            // (`target_message()` in drivers/md/dm-ioctl.c); a full buffer
+            // makes dmsetup retry with a larger one.
+            1
+        }
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
@@ -598,15 +758,16 @@ unsafe extern "C" fn iterate_devices_callback<T: TargetOps>(
     let Some(callout) = callout else {
         return 0;
     };
+    // SAFETY: `ti` is a live target of ours: `private` holds its
+    // `Instance`, freed only by `dtr`.
+    let (inst, target) = unsafe { (&*(*ti).private.cast::<Instance<T>>(), Target::from_raw(ti)) };
     let mut visitor = DeviceVisitor {
         ti,
         callout,
         data,
-        _p: PhantomData,
+        devs: &inst.devs,
     };
-    // SAFETY: `ti` is a live target of ours.
-    let (inst, target) = unsafe { (instance::<T>(ti), Target::from_raw(ti)) };
-    inst.iterate_devices(target, &mut visitor)
+    inst.inner.iterate_devices(target, &mut visitor)
 }
 
 unsafe extern "C" fn io_hints_callback<T: TargetOps>(
@@ -632,15 +793,20 @@ unsafe extern "C" fn resume_callback<T: TargetOps>(ti: *mut bindings::dm_target)
 }
 
 /// A registered target type (`dm_register_target()`), unregistered on
-/// drop. Hold it pinned in the module (see `kernel::InPlaceModule`).
+/// drop. Keep it in the module's state so that it is dropped at module
+/// exit.
+///
+/// Dropped earlier while table lines still use the type (they hold
+/// references on the module), it is unregistered and its `target_type` is
+/// leaked rather than freed, since live targets still point to it.
 ///
 /// # Invariants
 ///
-/// `tt` is registered with device-mapper from construction until drop.
-#[pin_data(PinnedDrop)]
+/// `tt` is a heap-allocated `target_type` registered with device-mapper
+/// from construction until drop; `module` is its owner.
 pub struct Registration<T: TargetOps> {
-    #[pin]
-    tt: Opaque<bindings::target_type>,
+    tt: NonNull<bindings::target_type>,
+    module: &'static ThisModule,
     _p: PhantomData<T>,
 }
 
@@ -656,47 +822,87 @@ impl<T: TargetOps> Registration<T> {
     ///
     /// # Errors
     ///
-    /// `EEXIST` if a target type of that name exists.
+    /// `EBUSY` if a target type of that name exists, `ENOMEM`.
     pub fn new(
         name: &'static CStr,
         version: [u32; 3],
         module: &'static ThisModule,
-    ) -> impl PinInit<Self, Error> {
-        try_pin_init!(Self {
-            tt <- Opaque::try_ffi_init(move |slot: *mut bindings::target_type| {
-                let tt = bindings::target_type {
-                    name: name.as_char_ptr(),
-                    module: module.as_ptr(),
-                    version,
-                    ctr: Some(ctr_callback::<T>),
-                    dtr: Some(dtr_callback::<T>),
-                    map: Some(map_callback::<T>),
-                    end_io: if T::HAS_END_IO { Some(end_io_callback::<T>) } else { None },
-                    status: if T::HAS_STATUS { Some(status_callback::<T>) } else { None },
-                    message: if T::HAS_MESSAGE { Some(message_callback::<T>) } else { None },
-                    iterate_devices: if T::HAS_ITERATE_DEVICES { Some(iterate_devices_callback::<T>) } else { None },
-                    io_hints: if T::HAS_IO_HINTS { Some(io_hints_callback::<T>) } else { None },
-                    presuspend: if T::HAS_PRESUSPEND { Some(presuspend_callback::<T>) } else { None },
-                    resume: if T::HAS_RESUME { Some(resume_callback::<T>) } else { None },
-                    ..Default::default()
-                };
-                // SAFETY: `slot` is valid for writes and pinned for the life
-                // of the registration; `dm_register_target` links it into
-                // device-mapper's list until `dm_unregister_target`.
-                unsafe {
-                    slot.write(tt);
-                    to_result(bindings::dm_register_target(slot))
-                }
-            }),
+    ) -> Result<Self> {
+        let tt = KBox::new(
+            bindings::target_type {
+                name: name.as_char_ptr(),
+                module: module.as_ptr(),
+                version,
+                ctr: Some(ctr_callback::<T>),
+                dtr: Some(dtr_callback::<T>),
+                map: Some(map_callback::<T>),
+                end_io: if T::HAS_END_IO {
+                    Some(end_io_callback::<T>)
+                } else {
+                    None
+                },
+                status: if T::HAS_STATUS {
+                    Some(status_callback::<T>)
+                } else {
+                    None
+                },
+                message: if T::HAS_MESSAGE {
+                    Some(message_callback::<T>)
+                } else {
+                    None
+                },
+                iterate_devices: if T::HAS_ITERATE_DEVICES {
+                    Some(iterate_devices_callback::<T>)
+                } else {
+                    None
+                },
+                io_hints: if T::HAS_IO_HINTS {
+                    Some(io_hints_callback::<T>)
+                } else {
+                    None
+                },
+                presuspend: if T::HAS_PRESUSPEND {
+                    Some(presuspend_callback::<T>)
+                } else {
+                    None
+                },
+                resume: if T::HAS_RESUME {
+                    Some(resume_callback::<T>)
+                } else {
+                    None
+                },
+                ..Default::default()
+            },
+            GFP_KERNEL,
+        )?;
+        let tt = KBox::into_raw(tt);
+        // SAFETY: `tt` is a valid, fully initialised `target_type` that
+        // stays allocated until unregistered (see `Drop`).
+        if let Err(e) = to_result(unsafe { bindings::dm_register_target(tt) }) {
+            // SAFETY: not registered, so nothing else refers to it.
+            drop(unsafe { KBox::from_raw(tt) });
+            return Err(e);
+        }
+        // INVARIANT: registered just above; `into_raw` never returns null.
+        Ok(Registration {
+            tt: NonNull::new(tt).ok_or(EINVAL)?,
+            module,
             _p: PhantomData,
         })
     }
 }
 
-#[pinned_drop]
-impl<T: TargetOps> PinnedDrop for Registration<T> {
-    fn drop(self: Pin<&mut Self>) {
+impl<T: TargetOps> Drop for Registration<T> {
+    fn drop(&mut self) {
         // SAFETY: by the type invariant `tt` is registered.
-        unsafe { bindings::dm_unregister_target(self.tt.get()) };
+        unsafe { bindings::dm_unregister_target(self.tt.as_ptr()) };
+        // Every live target of this type holds a module reference (taken
+        // under device-mapper's lock by `dm_get_target_type()`); none can
+        // be created after unregistration. At module exit the count is -1.
+        // SAFETY: `module` is this module's `THIS_MODULE`.
+        if unsafe { bindings::module_refcount(self.module.as_ptr()) } <= 0 {
+            // SAFETY: unregistered and unused: nothing refers to `tt`.
+            drop(unsafe { KBox::from_raw(self.tt.as_ptr()) });
+        }
     }
 }

@@ -21,14 +21,17 @@ quiet_cmd_kstor_bindgen = BINDGEN $@
 	--allowlist-file '.*/rust/shim.h' --no-recursive-allowlist \
 	--blocklist-function dm_early_create \
 	-o $@ -- $(c_flags) -DMODULE -fno-builtin -D__BINDGEN__
-$(obj)/kstor_bindings_generated.rs: $(KSTOR_SRC)/bindings_helper.h FORCE
+# Generated into rust/ (one file per module): all FFI lives under rust/.
+kstor-bindings := ../../rust/kstor_bindings_$(kstor-module).rs
+$(obj)/$(kstor-bindings): $(KSTOR_SRC)/bindings_helper.h FORCE
 	$(call if_changed_dep,kstor_bindgen)
-targets += kstor_bindings_generated.rs
+targets += $(kstor-bindings)
+clean-files += $(kstor-bindings)
 
 # The library crate: rust/kstor.rs and the modules it declares.
-$(obj)/kstor.o: export KSTOR_OUT := $(abspath $(obj))
+$(obj)/kstor.o: export KSTOR_BINDINGS := $(abspath $(obj)/$(kstor-bindings))
 $(obj)/kstor.o: export KSTOR_MODNAME := $(kstor-module)
-$(obj)/kstor.o: $(KSTOR_SRC)/kstor.rs $(obj)/kstor_bindings_generated.rs FORCE
+$(obj)/kstor.o: $(KSTOR_SRC)/kstor.rs $(obj)/$(kstor-bindings) FORCE
 	+$(call if_changed_rule,rustc_o_rs)
 RUSTFLAGS_kstor.o := --emit=metadata=$(obj)/libkstor.rmeta $(kstor-rustflags)
 

@@ -64,8 +64,8 @@ mod bio_tests {
     use kernel::page::Page;
     use kernel::prelude::*;
 
-    fn three_page_bio() -> Result<NewBio> {
-        let mut b = NewBio::new(3, Op::Write, OpFlags::FUA | OpFlags::PREFLUSH)?;
+    fn three_page_bio(op: Op) -> Result<NewBio> {
+        let mut b = NewBio::new(3, op, OpFlags::FUA | OpFlags::PREFLUSH)?;
         b.add_page(Page::alloc_page(GFP_KERNEL)?, 1024, 512)?;
         b.add_page(Page::alloc_page(GFP_KERNEL)?, 4096, 0)?;
         b.add_page(Page::alloc_page(GFP_KERNEL)?, 300, 100)?;
@@ -75,7 +75,7 @@ mod bio_tests {
 
     #[test]
     fn op_flags_sector_size() {
-        let b = three_page_bio().expect("alloc");
+        let b = three_page_bio(Op::Write).expect("alloc");
         assert_eq!(b.op(), Op::Write);
         assert!(b.op().is_write());
         assert!(b.is_fua());
@@ -89,7 +89,10 @@ mod bio_tests {
 
     #[test]
     fn segments_and_copy() {
-        let mut b = three_page_bio().expect("alloc");
+        let mut w = three_page_bio(Op::Write).expect("alloc");
+        // The pages of a write must not be writable.
+        assert!(w.segments_mut().is_none());
+        let mut b = three_page_bio(Op::Read).expect("alloc");
         let shape: KVec<(u32, u32)> = {
             let mut v = KVec::new();
             for s in b.segments() {
@@ -100,7 +103,7 @@ mod bio_tests {
         assert_eq!(&shape[..], &[(512, 1024), (0, 4096), (100, 300)]);
         // Fill each segment with its index pattern, read it back.
         let mut i = 0u8;
-        for mut s in b.segments_mut() {
+        for mut s in b.segments_mut().expect("read bio") {
             let pat = [i.wrapping_mul(37).wrapping_add(1); 4096];
             assert_eq!(s.copy_from_slice(&pat), s.len() as usize);
             i += 1;
@@ -119,7 +122,7 @@ mod bio_tests {
 
     #[test]
     fn completion() {
-        let mut b = three_page_bio().expect("alloc");
+        let mut b = three_page_bio(Op::Write).expect("alloc");
         assert_eq!(b.completions(), 0);
         b.as_owned().end(Status::ioerr());
         assert_eq!(b.completions(), 1);
@@ -150,5 +153,16 @@ mod bio_tests {
             b.add_page(Page::alloc_page(GFP_KERNEL).expect("page"), 512, 0),
             Err(ENOSPC)
         );
+    }
+
+    #[test]
+    fn no_data_bios_have_no_segments() {
+        // A discard: a size, but no data pages to walk.
+        let mut d = NewBio::new(1, Op::Discard, OpFlags::NONE).expect("alloc");
+        d.add_page(Page::alloc_page(GFP_KERNEL).expect("page"), 4096, 0)
+            .expect("add");
+        assert_eq!(d.size(), 4096);
+        assert_eq!(d.segments().count(), 0);
+        assert!(d.segments_mut().is_none());
     }
 }

@@ -17,7 +17,8 @@ void kstor_bio_set_dev(struct bio *bio, struct block_device *bdev)
 bool kstor_bio_next_segment(struct bio *bio, struct bvec_iter *iter,
 			    struct bio_vec *bv)
 {
-	if (!iter->bi_size)
+	/* Discard, secure erase and write zeroes carry a size but no data. */
+	if (!iter->bi_size || bio_no_advance_iter(bio))
 		return false;
 	*bv = bio_iter_iovec(bio, *iter);
 	bio_advance_iter_single(bio, iter, bv->bv_len);

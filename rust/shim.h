@@ -17,7 +17,10 @@ struct page;
 
 /* bio_set_dev() */
 void kstor_bio_set_dev(struct bio *bio, struct block_device *bdev);
-/* One step of bio_for_each_segment(): false once @iter is exhausted. */
+/*
+ * One step of bio_for_each_segment(): false once @iter is exhausted, and at
+ * once for bios without data (discard, secure erase, write zeroes).
+ */
 bool kstor_bio_next_segment(struct bio *bio, struct bvec_iter *iter,
 			    struct bio_vec *bv);
 /* bio_alloc() without a block device, from fs_bio_set. */

@@ -27,6 +27,11 @@ export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
 export BINDGEN=${BINDGEN:-$VQ_CACHE/cargo/bin/bindgen}
 VQ_KMAKE_ARGS=(LLVM="$LLVM" RUSTC="$RUSTC" BINDGEN="$BINDGEN" HOSTRUSTC="$RUSTC")
 
+# cargo: rustup's if the user has it, else Debian's cargo-web (installed by
+# setup-host.sh), so that a CI environment without ~/.cargo/bin on PATH works.
+[ -d "$HOME/.cargo/bin" ] && case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) PATH=$HOME/.cargo/bin:$PATH ;; esac
+export PATH
+
 vq_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 vq_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 vq_jobs() { echo $(( $(nproc) + 1 )); }

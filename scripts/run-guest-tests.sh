@@ -24,6 +24,9 @@ STAGE=$(mktemp -d /tmp/vq-ksft.XXXXXX)
 cp -r "$VQ_ROOT/selftests/." "$STAGE/"
 cp -r "$KSRC/tools/testing/selftests/kselftest" "$STAGE/"
 COLLECTIONS=(vdo_qat nvme_vhost dmesg)   # dmesg last: scans the whole run
+# Append mode: runner.sh reopens /dev/stdout with O_APPEND for test output,
+# and a non-append stdout would overwrite those lines.
+: >"$OUT/kselftest.ktap"
 (
 	set +u   # the kernel's runner.sh expects unset variables to be empty
 	cd "$STAGE" || exit 1
@@ -39,7 +42,7 @@ COLLECTIONS=(vdo_qat nvme_vhost dmesg)   # dmesg last: scans the whole run
 		# Not in a subshell: test numbers continue across collections.
 		cd "$STAGE/$c" && run_many $(sed -n 's/^TEST_PROGS *:= *//p' Makefile)
 	done
-) >"$OUT/kselftest.ktap" 2>&1
+) >>"$OUT/kselftest.ktap" 2>&1
 
 dmesg >"$OUT/dmesg.log"
 echo done >"$OUT/guest-done"

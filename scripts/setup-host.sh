@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 
 APT_PKGS=(
 	# Rust-for-Linux toolchain
-	rustc-web rust-web-src clang-19 lld-19 llvm-19 libclang-19-dev
+	rustc-web rust-web-src cargo-web clang-19 lld-19 llvm-19 libclang-19-dev
 	# kernel build
 	make bc bison flex libelf-dev libssl-dev cpio xz-utils zstd kmod
 	# VM and tests

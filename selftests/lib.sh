@@ -72,9 +72,10 @@ sectors_of() { blockdev --getsz "$1"; }
 # No udev in the test VM: let libdevmapper create /dev/mapper nodes itself.
 export DM_DISABLE_UDEV=1
 
-# dm_stat <dev> <counter>: one counter of the vdo_qat "stats" message.
+# dm_stat <dev> <counter> [sector]: one counter of the "stats" message of
+# the vdo_qat target at <sector> (default 0) of <dev>.
 dm_stat() {
-	dmsetup message "$1" 0 stats | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'
+	dmsetup message "$1" "${3:-0}" stats | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'
 }
 
 sha() { sha256sum | cut -d' ' -f1; }

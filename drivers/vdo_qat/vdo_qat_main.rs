@@ -31,16 +31,14 @@ module! {
 /// Target version reported by `dmsetup targets`.
 const VERSION: [u32; 3] = [0, 1, 0];
 
-#[pin_data]
 struct VdoQatModule {
-    #[pin]
-    target: dm::Registration<VdoQat>,
+    _target: dm::Registration<VdoQat>,
 }
 
-impl kernel::InPlaceModule for VdoQatModule {
-    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        try_pin_init!(Self {
-            target <- dm::Registration::new(c"vdo_qat", VERSION, module),
+impl kernel::Module for VdoQatModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        Ok(Self {
+            _target: dm::Registration::new(c"vdo_qat", VERSION, module)?,
         })
     }
 }
@@ -107,7 +105,7 @@ struct VdoQat {
 
 #[vtable]
 impl dm::TargetOps for VdoQat {
-    fn ctr(cfg: &TargetConfig<'_>, args: Args<'_>) -> Result<Pin<KBox<Self>>, CtrError> {
+    fn ctr(cfg: &mut TargetConfig<'_>, args: Args<'_>) -> Result<Pin<KBox<Self>>, CtrError> {
         let len = cfg.target().len();
         let c = config::Config::parse(args, len)?;
         let dev = cfg.get_device(c.dev_path).map_err(|e| {
@@ -119,7 +117,12 @@ impl dm::TargetOps for VdoQat {
             );
             CtrError::new(c"Backing device lookup failed", e)
         })?;
-        c.check_fits(len, dev.size_sectors()).map_err(|mut e| {
+        c.check_fits(
+            len,
+            dev.size_sectors()
+                .map_err(|e| CtrError::new(c"Backing device lookup failed", e))?,
+        )
+        .map_err(|mut e| {
             e.what = "offset + length beyond the backing device end";
             CtrError::from(e)
         })?;
@@ -140,8 +143,18 @@ impl dm::TargetOps for VdoQat {
 
     fn map(&self, ti: &Target, bio: OwnedBio<'static>) -> Mapping {
         self.stats.count(&bio);
-        let sector = self.offset + (bio.sector() - ti.begin());
-        Mapping::remap(bio, &self.dev, sector)
+        if bio.size() == 0 {
+            // Empty flush: its sector is meaningless (0 even when the target
+            // starts later); `remap` leaves it alone.
+            return Mapping::remap(bio, &self.dev, 0);
+        }
+        match ti
+            .offset_of(bio.sector())
+            .and_then(|o| o.checked_add(self.offset))
+        {
+            Some(sector) => Mapping::remap(bio, &self.dev, sector),
+            None => Mapping::kill(bio),
+        }
     }
 
     fn status(&self, _ti: &Target, kind: StatusType, out: &mut BufWriter<'_>) {

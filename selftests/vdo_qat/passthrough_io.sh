@@ -7,8 +7,8 @@
 . "$(dirname "$0")/../lib.sh"
 
 ktap_print_header
-ktap_set_plan 22
-trap 'umount "$VQ_TMP/mnt" 2>/dev/null; dmsetup remove vq0 2>/dev/null; dmsetup remove vq1 2>/dev/null; cleanup_loops; rmmod vdo_qat 2>/dev/null' EXIT
+ktap_set_plan 25
+trap 'umount "$VQ_TMP/mnt" 2>/dev/null; dmsetup remove vq0 2>/dev/null; dmsetup remove vq1 2>/dev/null; dmsetup remove vq2 2>/dev/null; cleanup_loops; rmmod vdo_qat 2>/dev/null' EXIT
 dmesg_mark
 mod_loaded vdo_qat || insmod "$VDO_QAT_KO"
 
@@ -84,6 +84,20 @@ check "discard refused with ignore_discard" sh -c '! blkdiscard -o $((9 << 20)) 
 eq "data intact after the refused discard" "$want" \
 	"$(dd if=/dev/mapper/vq1 bs=1M skip=8 count=4 iflag=direct status=none | sha)"
 dmsetup remove vq1
+
+# Two targets: linear for the first MiB, vdo_qat after it (begin > 0).
+# Data lands at the right place, and empty flushes (sector 0) are handled.
+printf '0 2048 linear %s %d\n2048 %d vdo_qat %s %d\n' "$LOOP" "$OFF" $((LEN - 2048)) "$LOOP" $((OFF + 2048)) |
+	dmsetup create vq2 && dmsetup mknodes vq2
+eq "two-target table reads back" "0 2048 linear $MAJMIN $OFF|2048 $((LEN - 2048)) vdo_qat $MAJMIN $((OFF + 2048))" \
+	"$(dmsetup table vq2 | paste -sd'|')"
+dd if="$VQ_TMP/src" of=/dev/mapper/vq2 bs=1M seek=2 count=1 oflag=direct status=none
+eq "data written after a target start lands at the remapped offset" "$(head -c 1048576 "$VQ_TMP/src" | sha)" \
+	"$(dd if="$LOOP" bs=512 skip=$((OFF + 4096)) count=2048 iflag=direct status=none | sha)"
+f0=$(dm_stat vq2 flushes 2048)
+python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_WRONLY); os.fsync(fd)' /dev/mapper/vq2
+eq "empty flush reaches a target that starts at sector 2048" 1 $(( $(dm_stat vq2 flushes 2048) - f0 ))
+dmsetup remove vq2
 
 check "no kernel bug reports" no_new_bugs
 ktap_finished
