@@ -465,7 +465,7 @@ impl DerefMut for OwnedBio<'_> {
 
 impl Drop for OwnedBio<'_> {
     fn drop(&mut self) {
-        pr_warn!("kstor: bio dropped without completion, failing it\n");
+        kernel::pr_warn_once!("bio dropped without completion: failed with BLK_STS_IOERR\n");
         // SAFETY: by the type invariant `ptr` is valid and still ours to
         // complete (methods that complete it forget `self`).
         unsafe {

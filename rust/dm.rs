@@ -22,8 +22,8 @@ use core::ptr::NonNull;
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::error::to_result;
 use kernel::prelude::*;
-use kernel::revocable::Revocable;
-use kernel::sync::Arc;
+use kernel::sync::atomic::{Atomic, Relaxed, Release};
+use kernel::sync::{rcu, Arc};
 use kernel::types::Opaque;
 
 /// Why a constructor failed: the static text device-mapper logs and returns
@@ -208,8 +208,12 @@ impl<'a> TargetConfig<'a> {
         for (d, s) in name.iter_mut().zip(src.iter()) {
             *d = *s as u8;
         }
-        let handle = match Arc::pin_init(
-            try_pin_init!(DevInner { dev <- Revocable::new(RawDev(raw)), name }? Error),
+        let handle = match Arc::new(
+            DevInner {
+                live: Atomic::new(true),
+                raw,
+                name,
+            },
             GFP_KERNEL,
         ) {
             Ok(h) => h,
@@ -217,14 +221,13 @@ impl<'a> TargetConfig<'a> {
                 // SAFETY: `raw` was just obtained for `ti` and nothing else
                 // refers to it.
                 unsafe { bindings::dm_put_device(ti, raw.as_ptr()) };
-                return Err(e);
+                return Err(e.into());
             }
         };
         // Capacity was reserved above, so this cannot fail.
         let _ = self.devs.push(
             HeldDev {
                 handle: handle.clone(),
-                raw,
             },
             GFP_NOWAIT,
         );
@@ -232,49 +235,58 @@ impl<'a> TargetConfig<'a> {
     }
 }
 
-/// A `dm_dev` pointer, valid until revoked.
-struct RawDev(NonNull<bindings::dm_dev>);
-
-// SAFETY: the `dm_dev` is read-only after `dm_get_device` and may be used
-// for I/O from any CPU.
-unsafe impl Send for RawDev {}
-// SAFETY: as above.
-unsafe impl Sync for RawDev {}
-
 /// Shared part of a [`DmDev`].
 ///
 /// # Invariants
 ///
-/// While `dev` is not revoked, its pointer was returned by `dm_get_device`
-/// for the owning target and has not been put.
-#[pin_data]
+/// While `live` is true, `raw` was returned by `dm_get_device` for the
+/// owning target and has not been put; it is put only after `live` was
+/// cleared and an RCU grace period passed. So `raw` may be used inside an
+/// RCU read-side section that saw `live` true.
 struct DevInner {
-    #[pin]
-    dev: Revocable<RawDev>,
+    live: Atomic<bool>,
+    raw: NonNull<bindings::dm_dev>,
     /// Copy of `dev->name` (`major:minor`, NUL-terminated).
     name: [u8; 16],
 }
 
+// SAFETY: `raw` is only dereferenced under the invariant above, and the
+// `dm_dev` is read-only after `dm_get_device`.
+unsafe impl Send for DevInner {}
+// SAFETY: as above; `live` is atomic.
+unsafe impl Sync for DevInner {}
+
 /// A device held for a target instance; released by [`release_devices`].
 struct HeldDev {
     handle: Arc<DevInner>,
-    raw: NonNull<bindings::dm_dev>,
 }
 
-/// Releases the devices of a target: revokes every handle (waiting for an
-/// RCU grace period, so no user is left inside an access), then puts the
-/// devices with `dm_put_device()`.
+impl HeldDev {
+    fn raw(&self) -> *mut bindings::dm_dev {
+        self.handle.raw.as_ptr()
+    }
+}
+
+/// Releases the devices of a target: marks every handle dead, waits for
+/// one RCU grace period (so no reader is left inside an access), then puts
+/// the devices with `dm_put_device()`.
 ///
 /// # Safety
 ///
 /// `ti` must be the valid target the devices were obtained for; must be
 /// called in process context, once per device.
 unsafe fn release_devices(ti: *mut bindings::dm_target, devs: KVec<HeldDev>) {
+    if devs.is_empty() {
+        return;
+    }
+    for d in devs.iter() {
+        d.handle.live.store(false, Release);
+    }
+    rcu::synchronize_rcu();
     for d in devs {
-        d.handle.dev.revoke();
         // SAFETY: the caller guarantees `ti`; the device was obtained for
-        // it, and after `revoke` no handle can reach the pointer.
-        unsafe { bindings::dm_put_device(ti, d.raw.as_ptr()) };
+        // it, and after the grace period no handle can reach the pointer.
+        unsafe { bindings::dm_put_device(ti, d.raw()) };
     }
 }
 
@@ -283,17 +295,20 @@ unsafe fn release_devices(ti: *mut bindings::dm_target, devs: KVec<HeldDev>) {
 ///
 /// The handle is cheap to clone and may be kept anywhere. When the target
 /// is destroyed the abstraction revokes it and releases the device; from
-/// then on accessors fail with `ENODEV` and [`Mapping::remap`] kills the
-/// bio.
+/// then on accessors fail with `ENODEV`. [`Mapping::remap`] only sends bios
+/// to devices of the target that maps them: any other device kills the bio.
 #[derive(Clone)]
 pub struct DmDev(Arc<DevInner>);
 
 impl DmDev {
     fn with_bdev<R>(&self, f: impl FnOnce(*mut bindings::block_device) -> R) -> Result<R> {
-        let dev = self.0.dev.try_access().ok_or(ENODEV)?;
-        // SAFETY: not revoked, so by the `DevInner` invariant the `dm_dev`
-        // is held; the guard keeps it so until `f` returns.
-        Ok(f(unsafe { (*dev.0.as_ptr()).bdev }))
+        let _rcu = rcu::read_lock();
+        if !self.0.live.load(Relaxed) {
+            return Err(ENODEV);
+        }
+        // SAFETY: `live` was seen true inside this RCU section, so by the
+        // `DevInner` invariant the `dm_dev` is held until `f` returns.
+        Ok(f(unsafe { (*self.0.raw.as_ptr()).bdev }))
     }
 
     /// Size of the device in 512 B sectors.
@@ -331,7 +346,9 @@ impl DmDev {
 pub struct Mapping(MapKind);
 
 enum MapKind {
-    Remapped(OwnedBio<'static>),
+    /// The device is resolved in `map_callback` against the mapping
+    /// target's own devices (compared by address, never dereferenced).
+    Remapped(OwnedBio<'static>, *const DevInner),
     Submitted,
     Kill(OwnedBio<'static>),
     Requeue(OwnedBio<'static>),
@@ -340,21 +357,13 @@ enum MapKind {
 impl Mapping {
     /// Sends `bio` to `dev`, moved to `sector` (512 B units) unless it
     /// carries no data (an empty flush keeps its sector)
-    /// (`DM_MAPIO_REMAPPED`). Kills the bio if `dev` was released.
+    /// (`DM_MAPIO_REMAPPED`). `dev` must be a device of the target whose
+    /// `map` returns this; any other device kills the bio.
     pub fn remap(mut bio: OwnedBio<'static>, dev: &DmDev, sector: u64) -> Mapping {
-        // SAFETY: `bio` is owned and valid; `bdev` is held inside
-        // `with_bdev`, and device-mapper keeps the table's devices open
-        // while the bio it maps is in flight.
-        if dev
-            .with_bdev(|bdev| unsafe { bindings::kstor_bio_set_dev(bio.as_raw(), bdev) })
-            .is_err()
-        {
-            return Mapping(MapKind::Kill(bio));
-        }
         if bio.size() != 0 {
             bio.set_sector(sector);
         }
-        Mapping(MapKind::Remapped(bio))
+        Mapping(MapKind::Remapped(bio, Arc::as_ptr(&dev.0)))
     }
 
     /// The target took the bio and completes it, now or later
@@ -427,7 +436,7 @@ impl DeviceVisitor<'_> {
         // SAFETY: `callout` and `data` come from device-mapper for this
         // call; `held.raw` is held for `ti` until its `dtr`, which cannot
         // run during this callback.
-        unsafe { (self.callout)(self.ti, held.raw.as_ptr(), start, len, self.data) }
+        unsafe { (self.callout)(self.ti, held.raw(), start, len, self.data) }
     }
 }
 
@@ -533,9 +542,17 @@ struct Instance<T: TargetOps> {
 /// `ti` must be a target constructed by `ctr_callback::<T>` and not yet
 /// destroyed.
 unsafe fn instance<'a, T: TargetOps>(ti: *mut bindings::dm_target) -> &'a T {
+    // SAFETY: guaranteed by the caller.
+    unsafe { &instance_full::<T>(ti).inner }
+}
+
+/// # Safety
+///
+/// As for [`instance`].
+unsafe fn instance_full<'a, T: TargetOps>(ti: *mut bindings::dm_target) -> &'a Instance<T> {
     // SAFETY: `ctr_callback` stored a `KBox<Instance<T>>` in `ti->private`;
     // it is freed only by `dtr_callback`.
-    unsafe { &(*(*ti).private.cast::<Instance<T>>()).inner }
+    unsafe { &*(*ti).private.cast::<Instance<T>>() }
 }
 
 /// Collects `argv` into a vector of C strings.
@@ -634,7 +651,7 @@ unsafe extern "C" fn map_callback<T: TargetOps>(
     // REQUEUE, see below).
     let bio = unsafe { OwnedBio::from_raw(given) };
     // SAFETY: `ti` was constructed by `ctr_callback::<T>` and is live.
-    let (inst, target) = unsafe { (instance::<T>(ti), Target::from_raw(ti)) };
+    let (inst, target) = unsafe { (instance_full::<T>(ti), Target::from_raw(ti)) };
     // Gives the duty back to device-mapper if `b` is the bio it handed us.
     // Otherwise `b` is another bio the target held: it is failed (Drop),
     // and the given one is the target's to complete: SUBMITTED.
@@ -647,8 +664,30 @@ unsafe extern "C" fn map_callback<T: TargetOps>(
             bindings::DM_MAPIO_SUBMITTED as c_int
         }
     };
-    match inst.map(target, bio).0 {
-        MapKind::Remapped(b) => hand_back(b, bindings::DM_MAPIO_REMAPPED),
+    match inst.inner.map(target, bio).0 {
+        MapKind::Remapped(b, dev) => {
+            if b.as_raw() != given.as_ptr() {
+                return hand_back(b, bindings::DM_MAPIO_REMAPPED);
+            }
+            match inst
+                .devs
+                .iter()
+                .find(|d| core::ptr::eq(Arc::as_ptr(&d.handle), dev))
+            {
+                Some(held) => {
+                    // SAFETY: `b` is the bio being mapped; `held` is a device
+                    // of this target, held until its `dtr`, which cannot run
+                    // during `map` nor while the bio is in flight (a table
+                    // is destroyed only once its I/O has drained).
+                    unsafe { bindings::kstor_bio_set_dev(b.as_raw(), (*held.raw()).bdev) };
+                    hand_back(b, bindings::DM_MAPIO_REMAPPED)
+                }
+                None => {
+                    kernel::pr_warn_once!("remap to a device of another target: bio failed\n");
+                    hand_back(b, bindings::DM_MAPIO_KILL)
+                }
+            }
+        }
         MapKind::Submitted => bindings::DM_MAPIO_SUBMITTED as c_int,
         MapKind::Kill(b) => hand_back(b, bindings::DM_MAPIO_KILL),
         MapKind::Requeue(b) => hand_back(b, bindings::DM_MAPIO_REQUEUE),
@@ -760,7 +799,7 @@ unsafe extern "C" fn iterate_devices_callback<T: TargetOps>(
     };
     // SAFETY: `ti` is a live target of ours: `private` holds its
     // `Instance`, freed only by `dtr`.
-    let (inst, target) = unsafe { (&*(*ti).private.cast::<Instance<T>>(), Target::from_raw(ti)) };
+    let (inst, target) = unsafe { (instance_full::<T>(ti), Target::from_raw(ti)) };
     let mut visitor = DeviceVisitor {
         ti,
         callout,
@@ -900,7 +939,12 @@ impl<T: TargetOps> Drop for Registration<T> {
         // under device-mapper's lock by `dm_get_target_type()`); none can
         // be created after unregistration. At module exit the count is -1.
         // SAFETY: `module` is this module's `THIS_MODULE`.
-        if unsafe { bindings::module_refcount(self.module.as_ptr()) } <= 0 {
+        #[cfg(CONFIG_MODULE_UNLOAD)]
+        let unused = unsafe { bindings::module_refcount(self.module.as_ptr()) } <= 0;
+        // Without module unloading nothing tracks users: never free.
+        #[cfg(not(CONFIG_MODULE_UNLOAD))]
+        let unused = false;
+        if unused {
             // SAFETY: unregistered and unused: nothing refers to `tt`.
             drop(unsafe { KBox::from_raw(self.tt.as_ptr()) });
         }

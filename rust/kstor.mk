@@ -34,6 +34,7 @@ $(obj)/kstor.o: export KSTOR_MODNAME := $(kstor-module)
 $(obj)/kstor.o: $(KSTOR_SRC)/kstor.rs $(obj)/$(kstor-bindings) FORCE
 	+$(call if_changed_rule,rustc_o_rs)
 RUSTFLAGS_kstor.o := --emit=metadata=$(obj)/libkstor.rmeta $(kstor-rustflags)
+clean-files += libkstor.rmeta
 
 $(obj)/kstor_shim.o: $(KSTOR_SRC)/shim.c FORCE
 	$(call if_changed_rule,cc_o_c)
