@@ -596,11 +596,12 @@ impl NewBio {
     /// bio's end_io, which [`NewBio::completions`] counts; the bio itself
     /// stays allocated until the `NewBio` is dropped.
     pub fn as_owned(&mut self) -> OwnedBio<'_> {
-        // SAFETY: the bio is valid while `self` is borrowed mutably. It is
-        // never submitted, chained or attached to a device, so `bio_endio`
-        // (any number of times) only calls `new_bio_end_io`, which records
-        // the completion; `bio_put` happens in `Drop`, before `pages` and
-        // `record` are freed.
+        // The bio is never submitted, chained or attached to a device, so
+        // `bio_endio` (any number of times) only calls `new_bio_end_io`,
+        // which records the completion; `bio_put` happens in `Drop`, before
+        // `pages` and `record` are freed.
+        // SAFETY: the bio is valid while `self` is borrowed mutably, and
+        // completing it has no other effect (see above).
         unsafe { OwnedBio::from_raw(self.ptr) }
     }
 

@@ -675,10 +675,10 @@ unsafe extern "C" fn map_callback<T: TargetOps>(
                 .find(|d| core::ptr::eq(Arc::as_ptr(&d.handle), dev))
             {
                 Some(held) => {
-                    // SAFETY: `b` is the bio being mapped; `held` is a device
-                    // of this target, held until its `dtr`, which cannot run
-                    // during `map` nor while the bio is in flight (a table
-                    // is destroyed only once its I/O has drained).
+                    // `held` is a device of this target, held until its
+                    // `dtr`, which cannot run during `map` nor while the bio
+                    // is in flight (a table is destroyed once its I/O drains).
+                    // SAFETY: `b` is the bio being mapped; `held` is live.
                     unsafe { bindings::kstor_bio_set_dev(b.as_raw(), (*held.raw()).bdev) };
                     hand_back(b, bindings::DM_MAPIO_REMAPPED)
                 }

@@ -15,14 +15,15 @@ KSTOR_SRC := $(src)/../../rust
 
 # Bindings for headers the kernel crate lacks (device-mapper.h, shim.h).
 quiet_cmd_kstor_bindgen = BINDGEN $@
-      cmd_kstor_bindgen = $(BINDGEN) $< --use-core --ctypes-prefix kernel::ffi \
+      cmd_kstor_bindgen = mkdir -p $(dir $@) && $(BINDGEN) $< --use-core --ctypes-prefix kernel::ffi \
 	--no-layout-tests --no-doc-comments --with-derive-default \
 	--allowlist-file '.*/include/linux/device-mapper.h' \
 	--allowlist-file '.*/rust/shim.h' --no-recursive-allowlist \
 	--blocklist-function dm_early_create \
 	-o $@ -- $(c_flags) -DMODULE -fno-builtin -D__BINDGEN__
-# Generated into rust/ (one file per module): all FFI lives under rust/.
-kstor-bindings := ../../rust/kstor_bindings_$(kstor-module).rs
+# Generated code goes to build/ (one file per module), apart from the
+# sources; rust/bindings.rs includes it.
+kstor-bindings := ../../build/kstor/bindings_$(kstor-module).rs
 $(obj)/$(kstor-bindings): $(KSTOR_SRC)/bindings_helper.h FORCE
 	$(call if_changed_dep,kstor_bindgen)
 targets += $(kstor-bindings)
