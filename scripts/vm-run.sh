@@ -13,6 +13,9 @@ kdir=$1 out=$2 tmo=$3; shift 3
 export PATH=$VQ_CACHE/venv/bin:$PATH
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+# /dev/kvm may exist but a stock kernel hangs or asserts under it on this
+# kind of host (shared/reference/platform.md): always TCG, never wait on KVM.
+[ -e /dev/kvm ] && vq_log "vm: /dev/kvm present, not used (TCG only)"
 args=(--run "$kdir" --disable-kvm --force-9p --cpus 2 --memory 2G
 	--rwdir="$out" --cwd "$VQ_ROOT" --verbose
 	--append "panic_on_warn=0 brd.rd_nr=1 brd.rd_size=262144")

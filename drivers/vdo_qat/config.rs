@@ -79,7 +79,7 @@ impl<'a> Config<'a> {
             Some(end) if end <= dev_sectors => Ok(()),
             _ => Err(ArgError {
                 position: 2,
-                what: "offset + length beyond the device end",
+                what: "offset + length beyond the backing device end",
                 kind: ArgErrorKind::OutOfRange,
             }),
         }

@@ -117,15 +117,10 @@ impl dm::TargetOps for VdoQat {
             );
             CtrError::new(c"Backing device lookup failed", e)
         })?;
-        c.check_fits(
-            len,
-            dev.size_sectors()
-                .map_err(|e| CtrError::new(c"Backing device lookup failed", e))?,
-        )
-        .map_err(|mut e| {
-            e.what = "offset + length beyond the backing device end";
-            CtrError::from(e)
-        })?;
+        let dev_sectors = dev
+            .size_sectors()
+            .map_err(|e| CtrError::new(c"Backing device lookup failed", e))?;
+        c.check_fits(len, dev_sectors)?;
         cfg.set_num_flush_bios(1);
         cfg.set_num_discard_bios(if c.ignore_discard { 0 } else { 1 });
         cfg.set_num_write_zeroes_bios(1);
