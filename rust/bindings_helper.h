@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Input of bindgen for the kstor layer: headers the kernel crate lacks. */
+#include <linux/crc32.h>
 #include <linux/device-mapper.h>
 #include "shim.h"

@@ -18,6 +18,7 @@ quiet_cmd_kstor_bindgen = BINDGEN $@
       cmd_kstor_bindgen = mkdir -p $(dir $@) && $(BINDGEN) $< --use-core --ctypes-prefix kernel::ffi \
 	--no-layout-tests --no-doc-comments --with-derive-default \
 	--allowlist-file '.*/include/linux/device-mapper.h' \
+	--allowlist-function crc32_le \
 	--allowlist-file '.*/rust/shim.h' --no-recursive-allowlist \
 	--blocklist-function dm_early_create \
 	-o $@ -- $(c_flags) -DMODULE -fno-builtin -D__BINDGEN__

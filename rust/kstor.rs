@@ -10,12 +10,14 @@
 //! - [`dm`]: device-mapper target registration (`#[vtable]` trait), target
 //!   settings, `dm_get_device()`/`dm_put_device()`;
 //! - [`bio`]: bio view, completion duty, module-owned bios;
+//! - [`crc32`]: CRC-32 (gzip's) over the kernel's `crc32_le()`;
 //! - [`args`]: table-line and message argument parser (pure);
 //! - [`fmtbuf`]: bounded status/message output (pure).
 
 pub mod args;
 pub mod bindings;
 pub mod bio;
+pub mod crc32;
 pub mod dm;
 pub mod fmtbuf;
 

@@ -166,3 +166,25 @@ mod bio_tests {
         assert!(d.segments_mut().is_none());
     }
 }
+
+#[kunit_tests(kstor_crc32)]
+mod crc32_tests {
+    use crate::crc32::{crc32, Crc32};
+
+    #[test]
+    fn check_vectors() {
+        // The CRC-32 check value (RFC 1952 §8, "123456789").
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+        assert_eq!(crc32(b""), 0);
+        assert_eq!(crc32(b"hello"), 0x3610_a686);
+    }
+
+    #[test]
+    fn incremental_equals_one_shot() {
+        let data = [0xa5u8; 4096];
+        let mut c = Crc32::new();
+        c.update(&data[..1000]);
+        c.update(&data[1000..]);
+        assert_eq!(c.finish(), crc32(&data));
+    }
+}

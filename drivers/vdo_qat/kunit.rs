@@ -49,3 +49,38 @@ mod tests {
         }
     }
 }
+
+#[kunit_tests(vdo_qat_gzip)]
+mod gzip_tests {
+    use crate::compress::gzip::{self, GzipError};
+    use kstor::crc32::crc32;
+
+    /// "hello" as one stored (uncompressed) deflate block, RFC 1951 §3.2.4.
+    const STORED_HELLO: [u8; 10] = [0x01, 0x05, 0x00, 0xfa, 0xff, b'h', b'e', b'l', b'l', b'o'];
+
+    #[test]
+    fn frame_then_parse() {
+        let mut buf = [0u8; 64];
+        buf[gzip::HEADER_LEN..gzip::HEADER_LEN + 10].copy_from_slice(&STORED_HELLO);
+        let n = gzip::frame_in_place(&mut buf, 10, crc32(b"hello"), 5).expect("room");
+        assert_eq!(n, 28);
+        assert_eq!(&buf[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+        assert_eq!(&buf[20..28], &[0x86, 0xa6, 0x10, 0x36, 5, 0, 0, 0]);
+        let m = gzip::parse(&buf[..n]).expect("valid");
+        assert_eq!(m.deflate, &STORED_HELLO[..]);
+        assert_eq!((m.crc32, m.isize), (0x3610_a686, 5));
+    }
+
+    #[test]
+    fn rejects() {
+        let mut buf = [0u8; 28];
+        assert_eq!(
+            gzip::frame_in_place(&mut buf[..27], 10, 0, 0),
+            Err(GzipError::NoRoom)
+        );
+        assert_eq!(gzip::parse(&buf[..17]), Err(GzipError::Truncated));
+        assert_eq!(gzip::parse(&buf), Err(GzipError::BadMagic));
+        assert_eq!(gzip::max_member(4096), 3686);
+        assert_eq!(gzip::deflate_budget(4096), 3668);
+    }
+}

@@ -16,6 +16,7 @@ use kstor::bio::{Op, OwnedBio};
 use kstor::dm::{self, CtrError, DeviceVisitor, DmDev, Mapping, StatusType, Target, TargetConfig};
 use kstor::fmtbuf::BufWriter;
 
+pub mod compress;
 pub mod config;
 #[cfg(CONFIG_KUNIT)]
 mod kunit;

@@ -14,6 +14,10 @@ pub mod args;
 #[path = "../../../rust/fmtbuf.rs"]
 pub mod fmtbuf;
 
+/// `drivers/vdo_qat/compress/gzip.rs`: gzip member framing.
+#[path = "../../../drivers/vdo_qat/compress/gzip.rs"]
+pub mod gzip;
+
 /// `drivers/vdo_qat/config.rs`: the `vdo_qat` table line.
 #[path = "../../../drivers/vdo_qat/config.rs"]
 pub mod vdo_qat_config;
