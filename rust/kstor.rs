@@ -12,7 +12,8 @@
 //! - [`bio`]: bio view, completion duty, module-owned bios;
 //! - [`crc32`]: CRC-32 (gzip's) over the kernel's `crc32_le()`;
 //! - [`args`]: table-line and message argument parser (pure);
-//! - [`fmtbuf`]: bounded status/message output (pure).
+//! - [`fmtbuf`]: bounded status/message output (pure);
+//! - [`sgl`]: scatterlists over kmalloc'd and vmalloc'd buffers.
 
 pub mod args;
 pub mod bindings;
@@ -20,6 +21,7 @@ pub mod bio;
 pub mod crc32;
 pub mod dm;
 pub mod fmtbuf;
+pub mod sgl;
 
 #[cfg(kstor_kunit)]
 mod kunit;

@@ -188,3 +188,67 @@ mod crc32_tests {
         assert_eq!(c.finish(), crc32(&data));
     }
 }
+
+#[kunit_tests(kstor_sgl)]
+mod sgl_tests {
+    use crate::sgl::{max_entries, Sgl};
+    use kernel::page::PAGE_SIZE;
+    use kernel::prelude::*;
+
+    /// Checks that `sgl` describes exactly `buf`, byte for byte, through
+    /// the pages its entries name.
+    fn covers(sgl: &Sgl<'_>, buf: &[u8]) -> bool {
+        let mut at = 0usize;
+        let mut tmp = [0u8; PAGE_SIZE];
+        for i in 0..sgl.nents() {
+            let n = sgl.copy_entry(i, &mut tmp);
+            if n == 0 || tmp[..n] != buf[at..at + n] {
+                return false;
+            }
+            at += n;
+        }
+        at == buf.len()
+    }
+
+    fn pattern(v: &mut [u8]) {
+        for (i, b) in v.iter_mut().enumerate() {
+            *b = (i * 7 + i / 4096) as u8;
+        }
+    }
+
+    #[test]
+    fn kmalloc_buffer_at_an_odd_offset() {
+        let mut v = KVec::from_elem(0u8, 3 * PAGE_SIZE + 100, GFP_KERNEL).expect("alloc");
+        pattern(&mut v);
+        let buf = &v[100..100 + 2 * PAGE_SIZE + 5];
+        let sgl = Sgl::from_slice(buf, GFP_KERNEL).expect("sgl");
+        assert!(sgl.nents() <= max_entries(buf.len()));
+        assert_eq!(sgl.len(), buf.len());
+        assert!(sgl
+            .entries()
+            .all(|(off, len)| off as usize + len as usize <= PAGE_SIZE));
+        assert!(covers(&sgl, buf));
+    }
+
+    #[test]
+    fn vmalloc_buffer_one_entry_per_page() {
+        let mut v = VVec::from_elem(0u8, 5 * PAGE_SIZE, GFP_KERNEL).expect("alloc");
+        pattern(&mut v);
+        let sgl = Sgl::from_slice(&v[PAGE_SIZE - 1..], GFP_KERNEL).expect("sgl");
+        // 1 byte of the first page, 3 whole pages, 4095 bytes of the last.
+        assert_eq!(sgl.nents(), 5);
+        assert!(sgl.nents() <= max_entries(4 * PAGE_SIZE + 1));
+        assert!(covers(&sgl, &v[PAGE_SIZE - 1..]));
+    }
+
+    #[test]
+    fn destination_and_bounds() {
+        let mut v = VVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL).expect("alloc");
+        let sgl = Sgl::from_mut_slice(&mut v[..], GFP_KERNEL).expect("sgl");
+        assert_eq!(sgl.nents(), 1);
+        assert_eq!(sgl.entries().next(), Some((0, PAGE_SIZE as u32)));
+        assert_eq!(max_entries(0), 2);
+        assert_eq!(max_entries(4096), 3);
+        assert!(Sgl::from_slice(&[], GFP_KERNEL).is_err());
+    }
+}

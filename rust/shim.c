@@ -7,6 +7,9 @@
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
 #include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/scatterlist.h>
+#include <linux/vmalloc.h>
 #include "shim.h"
 
 void kstor_bio_set_dev(struct bio *bio, struct block_device *bdev)
@@ -60,4 +63,29 @@ void kstor_dm_target_set_discards_supported(struct dm_target *ti, bool on)
 void kstor_dm_target_set_flush_supported(struct dm_target *ti, bool on)
 {
 	ti->flush_supported = on;
+}
+
+struct page *kstor_virt_to_page(const void *addr)
+{
+	if (is_vmalloc_or_module_addr(addr))
+		return vmalloc_to_page(addr);
+	if (virt_addr_valid(addr))
+		return virt_to_page(addr);
+	return NULL;
+}
+
+void kstor_sg_set_page(struct scatterlist *sg, struct page *page,
+		       unsigned int len, unsigned int offset)
+{
+	sg_set_page(sg, page, len, offset);
+}
+
+void kstor_sg_mark_end(struct scatterlist *sg)
+{
+	sg_mark_end(sg);
+}
+
+struct page *kstor_sg_page(struct scatterlist *sg)
+{
+	return sg_page(sg);
 }

@@ -34,6 +34,17 @@ void kstor_memcpy_to_page(struct page *page, size_t offset, const void *from,
 sector_t kstor_bdev_nr_sectors(struct block_device *bdev);
 /* bdev_logical_block_size() */
 unsigned int kstor_bdev_logical_block_size(struct block_device *bdev);
+/*
+ * The page behind a kernel virtual address: vmalloc_to_page() for vmalloc
+ * and module addresses, virt_to_page() for the linear map, NULL otherwise.
+ */
+struct page *kstor_virt_to_page(const void *addr);
+struct scatterlist;
+/* sg_set_page(), sg_mark_end(), sg_page() */
+void kstor_sg_set_page(struct scatterlist *sg, struct page *page,
+		       unsigned int len, unsigned int offset);
+void kstor_sg_mark_end(struct scatterlist *sg);
+struct page *kstor_sg_page(struct scatterlist *sg);
 /* Bitfields of struct dm_target. */
 struct dm_target;
 void kstor_dm_target_set_discards_supported(struct dm_target *ti, bool on);

@@ -13,6 +13,7 @@ EXPECTED_KUNIT = {
     "kstor_args": 3,
     "kstor_bio": 5,
     "kstor_crc32": 2,
+    "kstor_sgl": 3,
     "vdo_qat_config": 2,
     "vdo_qat_gzip": 2,
 }

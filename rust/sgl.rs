@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Scatterlists over kernel buffers, page by page, for the crypto acomp API
+//! (`include/crypto/acompress.h`), whose drivers DMA-map each entry
+//! themselves (QAT: `dma_map_single(sg_virt(sg), len)` per entry in
+//! `drivers/crypto/intel/qat/qat_common/qat_bl.c`).
+//!
+//! Every entry stays within one page, so it is physically contiguous
+//! whatever the buffer: pages of vmalloc'd buffers come from
+//! `vmalloc_to_page()`, those of kmalloc'd (linear-map) buffers from
+//! `virt_to_page()`. A buffer of `len` bytes at any offset needs at most
+//! `(len >> PAGE_SHIFT) + 2` entries (QZFS; OpenZFS `qat_compress.c`).
+
+use crate::bindings;
+use core::marker::PhantomData;
+use kernel::alloc::Flags;
+use kernel::page::PAGE_SIZE;
+use kernel::prelude::*;
+
+/// The most entries a buffer of `len` bytes needs: `(len >> PAGE_SHIFT) + 2`.
+pub const fn max_entries(len: usize) -> usize {
+    len / PAGE_SIZE + 2
+}
+
+/// A scatterlist describing one buffer borrowed for `'a`.
+///
+/// # Invariants
+///
+/// `table[..nents]` are initialised entries (the last one marked as the
+/// end) that cover the borrowed buffer in order, each within one page; the
+/// buffer stays borrowed (shared for [`Sgl::from_slice`], exclusive for
+/// [`Sgl::from_mut_slice`]) for `'a`, so its pages stay allocated.
+pub struct Sgl<'a> {
+    table: KVec<bindings::scatterlist>,
+    nents: usize,
+    len: usize,
+    _p: PhantomData<&'a [u8]>,
+}
+
+// SAFETY: the table is owned; the pages it names belong to a buffer
+// borrowed for `'a`, which any thread may read (or, for `from_mut_slice`,
+// write through the device) while the borrow lasts.
+unsafe impl Send for Sgl<'_> {}
+
+impl<'a> Sgl<'a> {
+    /// A scatterlist for a source buffer (the device reads it).
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for an empty buffer or one that is neither vmalloc'd nor in
+    /// the linear map (for example on a non-vmapped stack); `ENOMEM`.
+    pub fn from_slice(buf: &'a [u8], flags: Flags) -> Result<Self> {
+        Self::build(buf.as_ptr(), buf.len(), flags)
+    }
+
+    /// A scatterlist for a destination buffer (the device writes it); the
+    /// buffer stays exclusively borrowed while the scatterlist lives.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Sgl::from_slice`].
+    pub fn from_mut_slice(buf: &'a mut [u8], flags: Flags) -> Result<Self> {
+        Self::build(buf.as_ptr(), buf.len(), flags)
+    }
+
+    fn build(start: *const u8, len: usize, flags: Flags) -> Result<Self> {
+        if len == 0 {
+            return Err(EINVAL);
+        }
+        let max = max_entries(len);
+        let mut table = KVec::with_capacity(max, flags)?;
+        for _ in 0..max {
+            table.push(bindings::scatterlist::default(), flags)?;
+        }
+        let n = u32::try_from(max).map_err(|_| EINVAL)?;
+        // SAFETY: `table` holds `max` entries.
+        unsafe { bindings::sg_init_table(table.as_mut_ptr(), n) };
+        let mut done = 0usize;
+        let mut nents = 0usize;
+        while done < len {
+            let addr = start.wrapping_add(done);
+            let offset = addr as usize % PAGE_SIZE;
+            let chunk = (PAGE_SIZE - offset).min(len - done);
+            // SAFETY: `addr` lies inside the borrowed buffer; the helper
+            // only classifies it and looks its page up.
+            let page = unsafe { bindings::kstor_virt_to_page(addr.cast()) };
+            if page.is_null() {
+                return Err(EINVAL);
+            }
+            let entry = table.get_mut(nents).ok_or(EINVAL)?;
+            // SAFETY: `entry` is an initialised entry of `table`; `page`
+            // holds `chunk` bytes at `offset` (`offset + chunk <= PAGE_SIZE`).
+            unsafe { bindings::kstor_sg_set_page(entry, page, chunk as u32, offset as u32) };
+            nents += 1;
+            done += chunk;
+        }
+        if nents < max {
+            // SAFETY: `nents >= 1` (len > 0) entries were set.
+            unsafe { bindings::kstor_sg_mark_end(&mut table[nents - 1]) };
+        }
+        // INVARIANT: `nents` entries cover the buffer in order, the last
+        // one is marked (by `sg_init_table` when `nents == max`).
+        Ok(Sgl {
+            table,
+            nents,
+            len,
+            _p: PhantomData,
+        })
+    }
+
+    /// Number of entries used.
+    pub fn nents(&self) -> usize {
+        self.nents
+    }
+
+    /// Bytes described.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the scatterlist is empty (never: empty buffers are refused).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// `(offset in page, length)` of each entry, in order.
+    pub fn entries(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.table[..self.nents]
+            .iter()
+            .map(|e| (e.offset, e.length))
+    }
+
+    /// Copies the bytes entry `i` describes into `dst` (up to its length),
+    /// reading them through the entry's page; returns how many. For tests
+    /// that check an SGL against its buffer.
+    pub fn copy_entry(&self, i: usize, dst: &mut [u8]) -> usize {
+        let Some(e) = self.table[..self.nents].get(i) else {
+            return 0;
+        };
+        let n = dst.len().min(e.length as usize);
+        let entry: *const bindings::scatterlist = e;
+        // SAFETY: by the type invariant the entry names a live page of the
+        // borrowed buffer with `offset + length <= PAGE_SIZE`.
+        unsafe {
+            let page = bindings::kstor_sg_page(entry.cast_mut());
+            bindings::kstor_memcpy_from_page(dst.as_mut_ptr().cast(), page, e.offset as usize, n);
+        }
+        n
+    }
+}
