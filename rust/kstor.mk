@@ -19,6 +19,8 @@ quiet_cmd_kstor_bindgen = BINDGEN $@
 	--no-layout-tests --no-doc-comments --with-derive-default \
 	--allowlist-file '.*/include/linux/device-mapper.h' \
 	--allowlist-function crc32_le \
+	--allowlist-file '.*/include/linux/zlib.h' \
+	--allowlist-file '.*/include/linux/zconf.h' \
 	--allowlist-file '.*/rust/shim.h' --no-recursive-allowlist \
 	--blocklist-function dm_early_create \
 	-o $@ -- $(c_flags) -DMODULE -fno-builtin -D__BINDGEN__

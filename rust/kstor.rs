@@ -13,7 +13,8 @@
 //! - [`crc32`]: CRC-32 (gzip's) over the kernel's `crc32_le()`;
 //! - [`args`]: table-line and message argument parser (pure);
 //! - [`fmtbuf`]: bounded status/message output (pure);
-//! - [`sgl`]: scatterlists over kmalloc'd and vmalloc'd buffers.
+//! - [`sgl`]: scatterlists over kmalloc'd and vmalloc'd buffers;
+//! - [`zlib`]: raw inflate with a 32 KiB window.
 
 pub mod args;
 pub mod bindings;
@@ -22,6 +23,7 @@ pub mod crc32;
 pub mod dm;
 pub mod fmtbuf;
 pub mod sgl;
+pub mod zlib;
 
 #[cfg(kstor_kunit)]
 mod kunit;

@@ -252,3 +252,72 @@ mod sgl_tests {
         assert!(Sgl::from_slice(&[], GFP_KERNEL).is_err());
     }
 }
+
+#[kunit_tests(kstor_zlib)]
+mod zlib_tests {
+    use crate::crc32::crc32;
+    use crate::zlib::Inflater;
+    use kernel::prelude::*;
+
+    /// Python `zlib.compressobj(9, DEFLATED, -15, 9)` of `far_data()`: the
+    /// second 64-byte run matches the first 3564 bytes back, beyond a 2 KiB
+    /// window plus a 512-byte step.
+    const FAR: [u8; 97] = [
+        0xe3, 0x36, 0x08, 0xad, 0x9a, 0x7f, 0xe4, 0xa5, 0xb0, 0x45, 0x6c, 0xd3, 0xf2, 0x33, 0x1f,
+        0xa5, 0x1d, 0x52, 0xbb, 0xd6, 0x5f, 0xf9, 0xa9, 0xec, 0x91, 0x3b, 0x69, 0xfb, 0x1d, 0x36,
+        0xed, 0x80, 0xd2, 0x59, 0xfb, 0x9f, 0xf0, 0x19, 0x47, 0xd4, 0x2e, 0x3a, 0xfe, 0x46, 0xcc,
+        0x3a, 0xa1, 0x75, 0xd5, 0xf9, 0x2f, 0x72, 0xce, 0x19, 0xbd, 0x9b, 0xae, 0x33, 0xaa, 0x79,
+        0x17, 0x4c, 0xdd, 0x75, 0x9f, 0x53, 0x2f, 0x98, 0x61, 0x14, 0x8c, 0x82, 0x51, 0x30, 0x0a,
+        0x46, 0xc1, 0x28, 0x18, 0x05, 0xa3, 0x60, 0x14, 0x8c, 0x82, 0x51, 0x30, 0x0a, 0x46, 0xc1,
+        0xa0, 0x03, 0xdc, 0x14, 0xf6, 0xf5, 0x00,
+    ];
+    const FAR_LEN: usize = 3628;
+    const FAR_CRC: u32 = 0x2225_60d5;
+
+    fn far_data(v: &mut [u8]) {
+        for (i, b) in v.iter_mut().enumerate() {
+            *b = if i < 64 {
+                ((i * 37 + 11) % 251) as u8
+            } else if i >= FAR_LEN - 64 {
+                (((i - (FAR_LEN - 64)) * 37 + 11) % 251) as u8
+            } else {
+                0
+            };
+        }
+    }
+
+    #[test]
+    fn far_back_references() {
+        let mut inf = Inflater::new(GFP_KERNEL).expect("alloc");
+        let mut want = KVec::from_elem(0u8, FAR_LEN, GFP_KERNEL).expect("alloc");
+        far_data(&mut want);
+        assert_eq!(crc32(&want), FAR_CRC);
+        let mut out = KVec::from_elem(0u8, 4096, GFP_KERNEL).expect("alloc");
+        assert_eq!(inf.inflate_raw(&FAR, &mut out), Ok(FAR_LEN));
+        assert_eq!(crc32(&out[..FAR_LEN]), FAR_CRC);
+        // Page-sized and smaller steps need the 32 KiB window.
+        for step in [512usize, 100, 4096] {
+            out.iter_mut().for_each(|b| *b = 0xff);
+            assert_eq!(inf.inflate_raw_steps(&FAR, &mut out, step), Ok(FAR_LEN));
+            assert!(out[..FAR_LEN] == want[..]);
+        }
+    }
+
+    #[test]
+    fn bad_input_and_small_output() {
+        let mut inf = Inflater::new(GFP_KERNEL).expect("alloc");
+        let mut out = KVec::from_elem(0u8, 4096, GFP_KERNEL).expect("alloc");
+        assert_eq!(inf.inflate_raw(&FAR, &mut out[..3000]), Err(ENOSPC));
+        assert_eq!(inf.inflate_raw(&FAR[..50], &mut out), Err(EBADMSG));
+        // Block type 3 is reserved: invalid.
+        assert_eq!(inf.inflate_raw(&[0x07, 0x00], &mut out), Err(EBADMSG));
+        let mut bad = FAR;
+        bad[40] ^= 0x55;
+        match inf.inflate_raw(&bad, &mut out) {
+            Ok(n) => assert!(n != FAR_LEN || crc32(&out[..n]) != FAR_CRC),
+            Err(e) => assert_eq!(e, EBADMSG),
+        }
+        // The inflater is reusable after errors.
+        assert_eq!(inf.inflate_raw(&FAR, &mut out), Ok(FAR_LEN));
+    }
+}

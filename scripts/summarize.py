@@ -14,6 +14,7 @@ EXPECTED_KUNIT = {
     "kstor_bio": 5,
     "kstor_crc32": 2,
     "kstor_sgl": 3,
+    "kstor_zlib": 2,
     "vdo_qat_config": 2,
     "vdo_qat_gzip": 2,
 }
