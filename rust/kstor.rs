@@ -11,11 +11,13 @@
 //!   settings, `dm_get_device()`/`dm_put_device()`;
 //! - [`bio`]: bio view, completion duty, module-owned bios;
 //! - [`crc32`]: CRC-32 (gzip's) over the kernel's `crc32_le()`;
+//! - [`acomp`]: crypto acomp (de)compression over scatterlists;
 //! - [`args`]: table-line and message argument parser (pure);
 //! - [`fmtbuf`]: bounded status/message output (pure);
 //! - [`sgl`]: scatterlists over kmalloc'd and vmalloc'd buffers;
 //! - [`zlib`]: raw inflate with a 32 KiB window.
 
+pub mod acomp;
 pub mod args;
 pub mod bindings;
 pub mod bio;

@@ -321,3 +321,86 @@ mod zlib_tests {
         assert_eq!(inf.inflate_raw(&FAR, &mut out), Ok(FAR_LEN));
     }
 }
+
+#[kunit_tests(kstor_acomp)]
+mod acomp_tests {
+    use crate::acomp::Acomp;
+    use crate::sgl::Sgl;
+    use crate::zlib::Inflater;
+    use kernel::prelude::*;
+
+    fn text(v: &mut [u8]) {
+        let words: [&[u8]; 5] = [b"sector ", b"bio ", b"extent ", b"dedup ", b"\n"];
+        let mut x = 1u32;
+        let mut i = 0;
+        while i < v.len() {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            for &c in words[(x >> 16) as usize % words.len()] {
+                if i < v.len() {
+                    v[i] = c;
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn deflate_round_trip() {
+        let mut ac = Acomp::new(c"deflate").expect("deflate tfm");
+        let name = ac.driver_name().to_bytes();
+        assert!(name == b"deflate-generic" || name == b"qat_deflate");
+        let mut src = KVVec::from_elem(0u8, 4096, GFP_KERNEL).expect("alloc");
+        text(&mut src);
+        let mut comp = KVec::from_elem(0u8, 4096, GFP_KERNEL).expect("alloc");
+        let n = {
+            let mut s = Sgl::from_slice(&src, GFP_KERNEL).expect("sgl");
+            let mut d = Sgl::from_mut_slice(&mut comp, GFP_KERNEL).expect("sgl");
+            ac.compress(&mut s, &mut d).expect("compress")
+        };
+        assert!(n > 0 && n < 2048);
+        // Software inflate with a 32 KiB window reads any raw deflate.
+        let mut out = KVec::from_elem(0u8, 4096, GFP_KERNEL).expect("alloc");
+        let mut inf = Inflater::new(GFP_KERNEL).expect("alloc");
+        assert_eq!(inf.inflate_raw(&comp[..n], &mut out), Ok(4096));
+        assert!(out[..] == src[..]);
+        // And acomp reads its own output.
+        out.iter_mut().for_each(|b| *b = 0);
+        let m = {
+            let mut s = Sgl::from_slice(&comp[..n], GFP_KERNEL).expect("sgl");
+            let mut d = Sgl::from_mut_slice(&mut out, GFP_KERNEL).expect("sgl");
+            ac.decompress(&mut s, &mut d).expect("decompress")
+        };
+        assert_eq!(m, 4096);
+        assert!(out[..] == src[..]);
+    }
+
+    #[test]
+    fn incompressible_overflows_the_budget() {
+        let mut ac = Acomp::new(c"deflate").expect("deflate tfm");
+        let mut src = KVec::from_elem(0u8, 4096, GFP_KERNEL).expect("alloc");
+        let mut x = 0x1234_5678u32;
+        for b in src.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *b = x as u8;
+        }
+        // 90% rule: 4096 * 9 / 10 - 18 bytes for the deflate stream.
+        let mut dst = KVec::from_elem(0u8, 3668, GFP_KERNEL).expect("alloc");
+        let mut s = Sgl::from_slice(&src, GFP_KERNEL).expect("sgl");
+        let mut d = Sgl::from_mut_slice(&mut dst, GFP_KERNEL).expect("sgl");
+        let r = ac.compress(&mut s, &mut d);
+        assert!(r == Err(ENOSPC) || r == Err(E2BIG));
+    }
+
+    #[test]
+    fn destination_must_be_writable() {
+        let mut ac = Acomp::new(c"deflate").expect("deflate tfm");
+        let src = KVec::from_elem(1u8, 4096, GFP_KERNEL).expect("alloc");
+        let dst = KVec::from_elem(0u8, 4096, GFP_KERNEL).expect("alloc");
+        let mut s = Sgl::from_slice(&src, GFP_KERNEL).expect("sgl");
+        let mut d = Sgl::from_slice(&dst, GFP_KERNEL).expect("sgl");
+        assert_eq!(ac.compress(&mut s, &mut d), Err(EINVAL));
+        assert!(Acomp::new(c"no-such-algorithm").is_err());
+    }
+}

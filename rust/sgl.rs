@@ -34,6 +34,8 @@ pub struct Sgl<'a> {
     table: KVec<bindings::scatterlist>,
     nents: usize,
     len: usize,
+    /// Built from an exclusive borrow: a device may write the buffer.
+    writable: bool,
     _p: PhantomData<&'a [u8]>,
 }
 
@@ -50,7 +52,7 @@ impl<'a> Sgl<'a> {
     /// `EINVAL` for an empty buffer or one that is neither vmalloc'd nor in
     /// the linear map (for example on a non-vmapped stack); `ENOMEM`.
     pub fn from_slice(buf: &'a [u8], flags: Flags) -> Result<Self> {
-        Self::build(buf.as_ptr(), buf.len(), flags)
+        Self::build(buf.as_ptr(), buf.len(), false, flags)
     }
 
     /// A scatterlist for a destination buffer (the device writes it); the
@@ -60,10 +62,10 @@ impl<'a> Sgl<'a> {
     ///
     /// As for [`Sgl::from_slice`].
     pub fn from_mut_slice(buf: &'a mut [u8], flags: Flags) -> Result<Self> {
-        Self::build(buf.as_ptr(), buf.len(), flags)
+        Self::build(buf.as_ptr(), buf.len(), true, flags)
     }
 
-    fn build(start: *const u8, len: usize, flags: Flags) -> Result<Self> {
+    fn build(start: *const u8, len: usize, writable: bool, flags: Flags) -> Result<Self> {
         if len == 0 {
             return Err(EINVAL);
         }
@@ -104,6 +106,7 @@ impl<'a> Sgl<'a> {
             table,
             nents,
             len,
+            writable,
             _p: PhantomData,
         })
     }
@@ -121,6 +124,18 @@ impl<'a> Sgl<'a> {
     /// Whether the scatterlist is empty (never: empty buffers are refused).
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Whether a device may write the buffer (built by
+    /// [`Sgl::from_mut_slice`]).
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    /// The entry array for a crypto request; `&mut` since requests take a
+    /// mutable pointer (drivers may update entries' DMA fields).
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut bindings::scatterlist {
+        self.table.as_mut_ptr()
     }
 
     /// `(offset in page, length)` of each entry, in order.

@@ -3,7 +3,10 @@
  * C wrappers for static inline kernel helpers; see shim.h.
  * Compiled into each module that links the kstor abstraction layer.
  */
+#include <crypto/acompress.h>
 #include <linux/bio.h>
+#include <linux/crypto.h>
+#include <linux/err.h>
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
 #include <linux/highmem.h>
@@ -88,4 +91,56 @@ void kstor_sg_mark_end(struct scatterlist *sg)
 struct page *kstor_sg_page(struct scatterlist *sg)
 {
 	return sg_page(sg);
+}
+
+struct crypto_acomp *kstor_acomp_alloc(const char *alg, u32 type, u32 mask,
+				       int *err)
+{
+	struct crypto_acomp *tfm = crypto_alloc_acomp(alg, type, mask);
+
+	if (IS_ERR(tfm)) {
+		*err = PTR_ERR(tfm);
+		return NULL;
+	}
+	*err = 0;
+	return tfm;
+}
+
+void kstor_acomp_free(struct crypto_acomp *tfm)
+{
+	crypto_free_acomp(tfm);
+}
+
+const char *kstor_acomp_driver_name(struct crypto_acomp *tfm)
+{
+	return crypto_acomp_driver_name(tfm);
+}
+
+struct acomp_req *kstor_acomp_request_alloc(struct crypto_acomp *tfm,
+					    gfp_t gfp)
+{
+	return acomp_request_alloc(tfm, gfp);
+}
+
+void kstor_acomp_request_free(struct acomp_req *req)
+{
+	acomp_request_free(req);
+}
+
+int kstor_acomp_run_sync(struct acomp_req *req, bool compress,
+			 struct scatterlist *src, unsigned int slen,
+			 struct scatterlist *dst, unsigned int *dlen)
+{
+	DECLARE_CRYPTO_WAIT(wait);
+	int err;
+
+	acomp_request_set_params(req, src, dst, slen, *dlen);
+	acomp_request_set_callback(req, CRYPTO_TFM_REQ_MAY_BACKLOG |
+					CRYPTO_TFM_REQ_MAY_SLEEP,
+				   crypto_req_done, &wait);
+	err = crypto_wait_req(compress ? crypto_acomp_compress(req) :
+					 crypto_acomp_decompress(req), &wait);
+	if (!err)
+		*dlen = req->dlen;
+	return err;
 }

@@ -45,6 +45,24 @@ void kstor_sg_set_page(struct scatterlist *sg, struct page *page,
 		       unsigned int len, unsigned int offset);
 void kstor_sg_mark_end(struct scatterlist *sg);
 struct page *kstor_sg_page(struct scatterlist *sg);
+/* crypto acomp (include/crypto/acompress.h). */
+struct crypto_acomp;
+struct acomp_req;
+/* crypto_alloc_acomp(): NULL with *err set on failure. */
+struct crypto_acomp *kstor_acomp_alloc(const char *alg, u32 type, u32 mask,
+				       int *err);
+void kstor_acomp_free(struct crypto_acomp *tfm);
+const char *kstor_acomp_driver_name(struct crypto_acomp *tfm);
+struct acomp_req *kstor_acomp_request_alloc(struct crypto_acomp *tfm,
+					    gfp_t gfp);
+void kstor_acomp_request_free(struct acomp_req *req);
+/*
+ * One (de)compression of @slen bytes at @src into at most *@dlen bytes at
+ * @dst, waited for (may sleep); on success *@dlen is the output length.
+ */
+int kstor_acomp_run_sync(struct acomp_req *req, bool compress,
+			 struct scatterlist *src, unsigned int slen,
+			 struct scatterlist *dst, unsigned int *dlen);
 /* Bitfields of struct dm_target. */
 struct dm_target;
 void kstor_dm_target_set_discards_supported(struct dm_target *ti, bool on);

@@ -10,6 +10,7 @@ from pathlib import Path
 out = Path(sys.argv[1])
 # KUnit suites that must report (suite -> number of test cases).
 EXPECTED_KUNIT = {
+    "kstor_acomp": 3,
     "kstor_args": 3,
     "kstor_bio": 5,
     "kstor_crc32": 2,
