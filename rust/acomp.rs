@@ -76,10 +76,10 @@ impl Acomp {
         }
         let slen = u32::try_from(src.len()).map_err(|_| EINVAL)?;
         let mut dlen = u32::try_from(dst.len()).map_err(|_| EINVAL)?;
-        // SAFETY: the request is valid (type invariant) and ours (`&mut`);
         // `src` and `dst` describe `slen` and `dlen` bytes of buffers
         // borrowed for the call, `dst` exclusively; the call waits for
         // completion, so nothing uses them afterwards.
+        // SAFETY: the request is valid (type invariant) and ours (`&mut`).
         to_result(unsafe {
             bindings::kstor_acomp_run_sync(
                 self.req.as_ptr(),
