@@ -65,8 +65,8 @@ impl Acomp {
 
     /// The implementation in use, e.g. `qat_deflate` or `deflate-generic`.
     pub fn driver_name(&self) -> &CStr {
-        // SAFETY: the transform is valid (type invariant); the name is a
-        // static string of its algorithm, which outlives the transform.
+        // SAFETY: the transform is valid (type invariant); the name is an
+        // array in its algorithm, which the transform keeps alive.
         unsafe { CStr::from_char_ptr(bindings::kstor_acomp_driver_name(self.tfm.as_ptr())) }
     }
 

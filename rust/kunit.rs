@@ -250,6 +250,9 @@ mod sgl_tests {
         assert_eq!(max_entries(0), 2);
         assert_eq!(max_entries(4096), 3);
         assert!(Sgl::from_slice(&[], GFP_KERNEL).is_err());
+        // No DMA from the stack.
+        let on_stack = [7u8; 64];
+        assert_eq!(Sgl::from_slice(&on_stack, GFP_KERNEL).err(), Some(EINVAL));
     }
 }
 

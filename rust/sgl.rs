@@ -49,8 +49,9 @@ impl<'a> Sgl<'a> {
     ///
     /// # Errors
     ///
-    /// `EINVAL` for an empty buffer or one that is neither vmalloc'd nor in
-    /// the linear map (for example on a non-vmapped stack); `ENOMEM`.
+    /// `EINVAL` for an empty buffer, a buffer on the stack (the DMA API
+    /// forbids it), or one that is neither vmalloc'd nor in the linear map;
+    /// `ENOMEM`.
     pub fn from_slice(buf: &'a [u8], flags: Flags) -> Result<Self> {
         Self::build(buf.as_ptr(), buf.len(), false, flags)
     }
@@ -62,7 +63,7 @@ impl<'a> Sgl<'a> {
     ///
     /// As for [`Sgl::from_slice`].
     pub fn from_mut_slice(buf: &'a mut [u8], flags: Flags) -> Result<Self> {
-        Self::build(buf.as_ptr(), buf.len(), true, flags)
+        Self::build(buf.as_mut_ptr(), buf.len(), true, flags)
     }
 
     fn build(start: *const u8, len: usize, writable: bool, flags: Flags) -> Result<Self> {

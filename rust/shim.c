@@ -11,6 +11,8 @@
 #include <linux/device-mapper.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/task_stack.h>
 #include <linux/scatterlist.h>
 #include <linux/vmalloc.h>
 #include "shim.h"
@@ -70,6 +72,9 @@ void kstor_dm_target_set_flush_supported(struct dm_target *ti, bool on)
 
 struct page *kstor_virt_to_page(const void *addr)
 {
+	/* The DMA API forbids stack buffers, vmapped or not. */
+	if (object_is_on_stack(addr))
+		return NULL;
 	if (is_vmalloc_or_module_addr(addr))
 		return vmalloc_to_page(addr);
 	if (virt_addr_valid(addr))
@@ -132,14 +137,21 @@ int kstor_acomp_run_sync(struct acomp_req *req, bool compress,
 			 struct scatterlist *dst, unsigned int *dlen)
 {
 	DECLARE_CRYPTO_WAIT(wait);
+	unsigned int noio;
 	int err;
 
+	/*
+	 * Drivers allocate with GFP_KERNEL under MAY_SLEEP: keep reclaim from
+	 * issuing I/O, which could come back to the device we serve.
+	 */
+	noio = memalloc_noio_save();
 	acomp_request_set_params(req, src, dst, slen, *dlen);
 	acomp_request_set_callback(req, CRYPTO_TFM_REQ_MAY_BACKLOG |
 					CRYPTO_TFM_REQ_MAY_SLEEP,
 				   crypto_req_done, &wait);
 	err = crypto_wait_req(compress ? crypto_acomp_compress(req) :
 					 crypto_acomp_decompress(req), &wait);
+	memalloc_noio_restore(noio);
 	if (!err)
 		*dlen = req->dlen;
 	return err;

@@ -36,7 +36,8 @@ sector_t kstor_bdev_nr_sectors(struct block_device *bdev);
 unsigned int kstor_bdev_logical_block_size(struct block_device *bdev);
 /*
  * The page behind a kernel virtual address: vmalloc_to_page() for vmalloc
- * and module addresses, virt_to_page() for the linear map, NULL otherwise.
+ * and module addresses, virt_to_page() for the linear map, NULL for stack
+ * addresses (no DMA from stacks) and anything else.
  */
 struct page *kstor_virt_to_page(const void *addr);
 struct scatterlist;

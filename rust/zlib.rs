@@ -52,7 +52,8 @@ impl Inflater {
     }
 
     /// Inflates the raw deflate stream `input` into `out`; returns the
-    /// number of bytes written.
+    /// number of bytes written. Bytes after the end of the stream are
+    /// ignored (a gzip member's deflate data is delimited by its framing).
     ///
     /// # Errors
     ///
@@ -76,34 +77,38 @@ impl Inflater {
         out: &mut [u8],
         step: usize,
     ) -> Result<usize> {
-        if step == 0 {
+        // The kernel's zlib keeps lengths in 32-bit variables.
+        const MAX_CHUNK: usize = u32::MAX as usize;
+        if step == 0 || input.len() > MAX_CHUNK {
             return Err(EINVAL);
         }
-        let strm: *mut bindings::z_stream_s = &mut *self.strm;
+        // One borrow for the whole call; every pointer given to zlib is
+        // derived from it.
+        let s: &mut bindings::z_stream_s = &mut self.strm;
         let wbits = -(bindings::MAX_WBITS as c_int);
-        // SAFETY: `strm` is a valid stream with its workspace (type
+        // SAFETY: `s` is a valid stream with its workspace (type
         // invariant); `zlib_inflateInit2` resets its state in place.
-        if unsafe { bindings::zlib_inflateInit2(strm, wbits) } != bindings::Z_OK as c_int {
+        if unsafe { bindings::zlib_inflateInit2(&raw mut *s, wbits) } != bindings::Z_OK as c_int {
             return Err(EINVAL);
         }
-        self.strm.next_in = input.as_ptr();
-        self.strm.avail_in = input.len();
+        s.next_in = input.as_ptr();
+        s.avail_in = input.len();
         let mut done = 0usize;
         let result = loop {
-            let n = step.min(out.len() - done);
-            let before_in = self.strm.avail_in;
-            self.strm.next_out = out[done..].as_mut_ptr();
-            self.strm.avail_out = n;
+            let n = step.min(out.len() - done).min(MAX_CHUNK);
+            let before_in = s.avail_in;
+            s.next_out = out[done..].as_mut_ptr();
+            s.avail_out = n;
             // SAFETY: `next_in`/`avail_in` describe the rest of `input`,
             // `next_out`/`avail_out` `n` bytes of `out`; both are borrowed
             // for this call and zlib writes only within them.
-            let r = unsafe { bindings::zlib_inflate(strm, bindings::Z_NO_FLUSH as c_int) };
-            let produced = n - self.strm.avail_out;
+            let r = unsafe { bindings::zlib_inflate(&raw mut *s, bindings::Z_NO_FLUSH as c_int) };
+            let produced = n.saturating_sub(s.avail_out);
             done += produced;
             match r {
                 x if x == bindings::Z_STREAM_END as c_int => break Ok(done),
                 x if x == bindings::Z_OK as c_int || x == bindings::Z_BUF_ERROR => {
-                    if produced == 0 && self.strm.avail_in == before_in {
+                    if produced == 0 && s.avail_in == before_in {
                         // No progress: out of room, or out of input.
                         break Err(if done == out.len() { ENOSPC } else { EBADMSG });
                     }
@@ -112,9 +117,9 @@ impl Inflater {
             }
         };
         // SAFETY: valid stream; ends the inflate state set up above.
-        unsafe { bindings::zlib_inflateEnd(strm) };
-        self.strm.next_in = core::ptr::null();
-        self.strm.next_out = core::ptr::null_mut();
+        unsafe { bindings::zlib_inflateEnd(&raw mut *s) };
+        s.next_in = core::ptr::null();
+        s.next_out = core::ptr::null_mut();
         result
     }
 }
