@@ -15,9 +15,10 @@ KSRC=$KDIR; [ -d "$KDIR/source" ] && KSRC=$(readlink -f "$KDIR/source")
 export PATH=/usr/sbin:/sbin:$PATH
 
 # KUnit: the suites run when the module loads.
-n0=$(dmesg | wc -l)
+mark="vq-kunit-mark $$ $RANDOM"
+echo "$mark" >/dev/kmsg
 insmod "$VQ_ROOT/drivers/vdo_qat/vdo_qat.ko" && rmmod vdo_qat
-dmesg | tail -n +"$((n0 + 1))" >"$OUT/kunit.log"
+dmesg | awk -v m="$mark" 'found { print } index($0, m) { found = 1 }' >"$OUT/kunit.log"
 
 # kselftests, staged as kselftest's install step would lay them out.
 STAGE=$(mktemp -d /tmp/vq-ksft.XXXXXX)

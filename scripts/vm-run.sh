@@ -18,7 +18,7 @@ out=$(cd "$out" && pwd)
 [ -e /dev/kvm ] && vq_log "vm: /dev/kvm present, not used (TCG only)"
 args=(--run "$kdir" --disable-kvm --force-9p --cpus 2 --memory 2G
 	--rwdir="$out" --cwd "$VQ_ROOT" --verbose
-	--append "panic_on_warn=0 brd.rd_nr=1 brd.rd_size=262144")
+	--append "panic_on_warn=0 log_buf_len=4M brd.rd_nr=1 brd.rd_size=262144")
 if [ $# -eq 0 ]; then
 	exec "$VQ_CACHE/venv/bin/vng" "${args[@]}"
 fi

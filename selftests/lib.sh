@@ -32,9 +32,23 @@ mod_loaded() { [ -d "/sys/module/$1" ]; }
 
 unload() { mod_loaded "$1" && rmmod "$1"; ! mod_loaded "$1"; }
 
-# Kernel log lines since the mark set by dmesg_mark.
-dmesg_mark() { DMESG_MARK=$(dmesg | wc -l); }
-dmesg_since() { dmesg | tail -n +"$((DMESG_MARK + 1))"; }
+# Kernel log lines since the mark set by dmesg_mark. The mark is a line
+# written to /dev/kmsg, not a line count, so it survives the ring buffer
+# wrapping; if it was overwritten (or never set: DMESG_MARK=""), the whole
+# log is used, which errs towards finding bug reports.
+dmesg_mark() {
+	DMESG_MARK="vq-selftest-mark $$ $RANDOM $SECONDS $(basename "$0")"
+	echo "$DMESG_MARK" >/dev/kmsg
+}
+dmesg_since() {
+	local log
+	log=$(dmesg)
+	if [ -n "${DMESG_MARK:-}" ] && grep -qF -- "$DMESG_MARK" <<<"$log"; then
+		awk -v m="$DMESG_MARK" 'found { print } index($0, m) { found = 1 }' <<<"$log"
+	else
+		printf '%s\n' "$log"
+	fi
+}
 
 # Reports of kernel bugs that fail any test (KASAN, KFENCE, lockdep, WARN,
 # BUG, oops, UBSAN, hung tasks, RCU stalls, refcount and list corruption).

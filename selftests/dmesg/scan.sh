@@ -6,6 +6,6 @@
 
 ktap_print_header
 ktap_set_plan 1
-DMESG_MARK=0
+DMESG_MARK=""
 check "kernel log of the whole run is free of bug reports" no_new_bugs
 ktap_finished
