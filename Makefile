@@ -32,7 +32,7 @@ kernel: setup
 modules: setup
 	@scripts/build-modules.sh $(KVARIANT) modules >/dev/null
 
-check: setup
+check:
 	@scripts/check.sh $(KVARIANT)
 
 vm: modules

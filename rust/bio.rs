@@ -136,11 +136,6 @@ impl Status {
         Status::from_error(EIO)
     }
 
-    /// `BLK_STS_NOTSUPP`.
-    pub fn notsupp() -> Status {
-        Status::from_error(EOPNOTSUPP)
-    }
-
     /// The negative errno this status maps to (`blk_status_to_errno()`);
     /// 0 for `OK`.
     pub fn to_errno(self) -> i32 {
@@ -583,12 +578,6 @@ impl NewBio {
         // `page` stays alive in `self.pages` as long as the bio.
         unsafe { bindings::__bio_add_page(self.ptr.as_ptr(), page, len, offset) };
         Ok(())
-    }
-
-    /// Sets the start sector (512 B units).
-    pub fn set_sector(&mut self, sector: u64) {
-        let bio: &mut Bio = self;
-        bio.set_sector(sector);
     }
 
     /// The completion duty of this bio, as a device-mapper target would

@@ -875,41 +875,14 @@ impl<T: TargetOps> Registration<T> {
                 ctr: Some(ctr_callback::<T>),
                 dtr: Some(dtr_callback::<T>),
                 map: Some(map_callback::<T>),
-                end_io: if T::HAS_END_IO {
-                    Some(end_io_callback::<T>)
-                } else {
-                    None
-                },
-                status: if T::HAS_STATUS {
-                    Some(status_callback::<T>)
-                } else {
-                    None
-                },
-                message: if T::HAS_MESSAGE {
-                    Some(message_callback::<T>)
-                } else {
-                    None
-                },
-                iterate_devices: if T::HAS_ITERATE_DEVICES {
-                    Some(iterate_devices_callback::<T>)
-                } else {
-                    None
-                },
-                io_hints: if T::HAS_IO_HINTS {
-                    Some(io_hints_callback::<T>)
-                } else {
-                    None
-                },
-                presuspend: if T::HAS_PRESUSPEND {
-                    Some(presuspend_callback::<T>)
-                } else {
-                    None
-                },
-                resume: if T::HAS_RESUME {
-                    Some(resume_callback::<T>)
-                } else {
-                    None
-                },
+                end_io: T::HAS_END_IO.then_some(end_io_callback::<T> as _),
+                status: T::HAS_STATUS.then_some(status_callback::<T> as _),
+                message: T::HAS_MESSAGE.then_some(message_callback::<T> as _),
+                iterate_devices: T::HAS_ITERATE_DEVICES
+                    .then_some(iterate_devices_callback::<T> as _),
+                io_hints: T::HAS_IO_HINTS.then_some(io_hints_callback::<T> as _),
+                presuspend: T::HAS_PRESUSPEND.then_some(presuspend_callback::<T> as _),
+                resume: T::HAS_RESUME.then_some(resume_callback::<T> as _),
                 ..Default::default()
             },
             GFP_KERNEL,
