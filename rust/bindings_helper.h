@@ -3,4 +3,8 @@
 #include <linux/crc32.h>
 #include <linux/device-mapper.h>
 #include <linux/zlib.h>
+#include "persistent-data/dm-block-manager.h"
+#include "persistent-data/dm-btree.h"
+#include "persistent-data/dm-space-map.h"
+#include "persistent-data/dm-transaction-manager.h"
 #include "shim.h"

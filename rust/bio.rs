@@ -628,3 +628,68 @@ impl Drop for NewBio {
         unsafe { bindings::bio_put(self.ptr.as_ptr()) };
     }
 }
+
+/// A FIFO of bios whose completion duty it holds (`struct bio_list`,
+/// linked through `bi_next`, so pushing never allocates). Bios still in it
+/// when it is dropped are failed with `BLK_STS_IOERR`.
+///
+/// # Invariants
+///
+/// Every bio in `raw` is one whose completion duty this list owns.
+#[derive(Default)]
+pub struct BioList {
+    raw: bindings::bio_list,
+}
+
+// SAFETY: the list owns its bios, which may be completed on any thread.
+unsafe impl Send for BioList {}
+
+impl BioList {
+    /// An empty list.
+    pub const fn new() -> Self {
+        BioList {
+            raw: bindings::bio_list {
+                head: core::ptr::null_mut(),
+                tail: core::ptr::null_mut(),
+            },
+        }
+    }
+
+    /// Whether the list holds no bio.
+    pub fn is_empty(&self) -> bool {
+        self.raw.head.is_null()
+    }
+
+    /// Appends `bio` at the tail.
+    pub fn push(&mut self, bio: OwnedBio<'static>) {
+        let ptr = bio.into_raw();
+        // SAFETY: `raw` is a valid list and the bio is ours to link (its
+        // `bi_next` is unused while a target holds it).
+        // INVARIANT: the duty moves into the list.
+        unsafe { bindings::kstor_bio_list_add(&mut self.raw, ptr.as_ptr()) };
+    }
+
+    /// Takes the bio at the head.
+    pub fn pop(&mut self) -> Option<OwnedBio<'static>> {
+        // SAFETY: `raw` is a valid list.
+        let ptr = NonNull::new(unsafe { bindings::kstor_bio_list_pop(&mut self.raw) })?;
+        // SAFETY: by the type invariant the list owned the bio's completion
+        // duty, which passes to the caller.
+        Some(unsafe { OwnedBio::from_raw(ptr) })
+    }
+
+    /// Moves every bio of `other` to the tail of `self`.
+    pub fn append(&mut self, other: &mut BioList) {
+        while let Some(b) = other.pop() {
+            self.push(b);
+        }
+    }
+}
+
+impl Drop for BioList {
+    fn drop(&mut self) {
+        while let Some(b) = self.pop() {
+            b.end(Status::ioerr());
+        }
+    }
+}

@@ -129,6 +129,51 @@ pub struct TargetConfig<'a> {
     /// Devices opened so far; handed to the instance, or released if `ctr`
     /// fails.
     devs: KVec<HeldDev>,
+    /// Event notifiers handed out; revoked when the target goes.
+    events: KVec<Arc<EventInner>>,
+}
+
+/// A `dm_target` pointer that is only used under [`EventInner::ti`].
+struct TiPtr(NonNull<bindings::dm_target>);
+// SAFETY: only dereferenced under the mutex while the target is alive.
+unsafe impl Send for TiPtr {}
+
+/// # Invariants
+///
+/// While `ti` holds `Some`, the target is alive: it is set to `None` by the
+/// `dtr` callback before the target is freed.
+#[pin_data]
+struct EventInner {
+    #[pin]
+    ti: kernel::sync::Mutex<Option<TiPtr>>,
+}
+
+/// Raises the table event of a target, see
+/// [`TargetConfig::event_notifier`].
+#[derive(Clone)]
+pub struct EventNotifier(Arc<EventInner>);
+
+impl EventNotifier {
+    /// Raises the event (`dm_table_event()`); a no-op once the target has
+    /// been destroyed.
+    ///
+    /// # Context
+    ///
+    /// Process context: may sleep.
+    pub fn raise(&self) {
+        let guard = self.0.ti.lock();
+        if let Some(ti) = guard.as_ref() {
+            // SAFETY: by the `EventInner` invariant the target is alive
+            // while we hold the lock and see `Some`.
+            unsafe { bindings::dm_table_event((*ti.0.as_ptr()).table) };
+        }
+    }
+}
+
+fn revoke_events(events: KVec<Arc<EventInner>>) {
+    for e in events {
+        *e.ti.lock() = None;
+    }
 }
 
 impl<'a> TargetConfig<'a> {
@@ -175,6 +220,33 @@ impl<'a> TargetConfig<'a> {
     pub fn set_max_io_len(&self, sectors: u32) {
         // SAFETY: as for `set_num_flush_bios`.
         unsafe { (*self.ti.as_raw()).max_io_len = sectors };
+    }
+
+    /// `ti->max_discard_granularity`: discards are split only at the
+    /// queue's `max_discard_sectors`, not at [`Self::set_max_io_len`]
+    /// boundaries, so a target sees whole ranges.
+    pub fn set_max_discard_granularity(&self, on: bool) {
+        // SAFETY: as for `set_num_flush_bios`.
+        unsafe { bindings::kstor_dm_target_set_max_discard_granularity(self.ti.as_raw(), on) };
+    }
+
+    /// A handle that raises this target's table event (`dm_table_event()`,
+    /// what `dmsetup wait` and dmeventd see) from any process context, until
+    /// the target is destroyed; then it does nothing.
+    ///
+    /// # Errors
+    ///
+    /// `ENOMEM`.
+    pub fn event_notifier(&mut self) -> Result<EventNotifier> {
+        let ti = TiPtr(NonNull::from(self.ti).cast());
+        let inner = Arc::pin_init(
+            pin_init!(EventInner {
+                ti <- kernel::new_mutex!(Some(ti)),
+            }),
+            GFP_KERNEL,
+        )?;
+        self.events.push(inner.clone(), GFP_KERNEL)?;
+        Ok(EventNotifier(inner))
     }
 
     /// Opens the block device at `path` (a path or `major:minor`) with the
@@ -309,6 +381,17 @@ impl DmDev {
         // SAFETY: `live` was seen true inside this RCU section, so by the
         // `DevInner` invariant the `dm_dev` is held until `f` returns.
         Ok(f(unsafe { (*self.0.raw.as_ptr()).bdev }))
+    }
+
+    /// Runs `f` on the raw `dm_dev` inside an RCU read-side section (`f`
+    /// must not sleep).
+    pub(crate) fn with_raw<R>(&self, f: impl FnOnce(*mut bindings::dm_dev) -> R) -> Result<R> {
+        let _rcu = rcu::read_lock();
+        if !self.0.live.load(Relaxed) {
+            return Err(ENODEV);
+        }
+        // By the `DevInner` invariant the `dm_dev` is held until `f` returns.
+        Ok(f(self.0.raw.as_ptr()))
     }
 
     /// Size of the device in 512 B sectors.
@@ -465,6 +548,13 @@ impl QueueLimits<'_> {
         self.0.io_min = bytes;
     }
 
+    /// Sets the discard granularity (bytes) and the largest discard (512 B
+    /// sectors) the device accepts.
+    pub fn set_discard(&mut self, granularity_bytes: u32, max_sectors: u32) {
+        // SAFETY: the limits are ours to change during `io_hints`.
+        unsafe { bindings::kstor_limits_set_discard(self.0, granularity_bytes, max_sectors) };
+    }
+
     /// Sets the optimal I/O size (bytes).
     pub fn set_io_opt(&mut self, bytes: u32) {
         self.0.io_opt = bytes;
@@ -528,6 +618,20 @@ pub trait TargetOps: Sized + Send + Sync + 'static {
 
     /// Called when the device resumes (`dm_resume_fn`).
     fn resume(&self, _ti: &Target) {}
+
+    /// Called once the device is suspended and its I/O has drained
+    /// (`dm_postsuspend_fn`).
+    fn postsuspend(&self, _ti: &Target) {}
+
+    /// Called before the device resumes (`dm_preresume_fn`); an error
+    /// fails the resume.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the target reports.
+    fn preresume(&self, _ti: &Target) -> Result {
+        Ok(())
+    }
 }
 
 /// What `ti->private` points to: the target's instance and the devices
@@ -535,6 +639,7 @@ pub trait TargetOps: Sized + Send + Sync + 'static {
 struct Instance<T: TargetOps> {
     inner: Pin<KBox<T>>,
     devs: KVec<HeldDev>,
+    events: KVec<Arc<EventInner>>,
 }
 
 /// # Safety
@@ -597,6 +702,7 @@ unsafe extern "C" fn ctr_callback<T: TargetOps>(
     let mut cfg = TargetConfig {
         ti: target,
         devs: KVec::new(),
+        events: KVec::new(),
     };
     let err = match T::ctr(&mut cfg, Args::new(&words)) {
         Ok(inner) => {
@@ -605,6 +711,7 @@ unsafe extern "C" fn ctr_callback<T: TargetOps>(
                 Instance {
                     inner,
                     devs: cfg.devs,
+                    events: cfg.events,
                 },
             );
             // SAFETY: `ti` is valid; `private` is ours until `dtr`.
@@ -612,6 +719,7 @@ unsafe extern "C" fn ctr_callback<T: TargetOps>(
             return 0;
         }
         Err(e) => {
+            revoke_events(cfg.events);
             // SAFETY: `ti` is valid and the devices were obtained for it.
             unsafe { release_devices(ti, cfg.devs) };
             e
@@ -635,6 +743,7 @@ unsafe extern "C" fn dtr_callback<T: TargetOps>(ti: *mut bindings::dm_target) {
     let inst = KBox::into_inner(unsafe { KBox::from_raw((*ti).private.cast::<Instance<T>>()) });
     // SAFETY: `ti` is valid until `dtr` returns.
     T::dtr(inst.inner, unsafe { Target::from_raw(ti) });
+    revoke_events(inst.events);
     // SAFETY: `ti` is valid and the devices were obtained for it.
     unsafe { release_devices(ti, inst.devs) };
 }
@@ -831,6 +940,21 @@ unsafe extern "C" fn resume_callback<T: TargetOps>(ti: *mut bindings::dm_target)
     inst.resume(target);
 }
 
+unsafe extern "C" fn postsuspend_callback<T: TargetOps>(ti: *mut bindings::dm_target) {
+    // SAFETY: `ti` is a live target of ours.
+    let (inst, target) = unsafe { (instance::<T>(ti), Target::from_raw(ti)) };
+    inst.postsuspend(target);
+}
+
+unsafe extern "C" fn preresume_callback<T: TargetOps>(ti: *mut bindings::dm_target) -> c_int {
+    // SAFETY: `ti` is a live target of ours.
+    let (inst, target) = unsafe { (instance::<T>(ti), Target::from_raw(ti)) };
+    match inst.preresume(target) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
 /// A registered target type (`dm_register_target()`), unregistered on
 /// drop. Keep it in the module's state so that it is dropped at module
 /// exit.
@@ -883,6 +1007,8 @@ impl<T: TargetOps> Registration<T> {
                 io_hints: T::HAS_IO_HINTS.then_some(io_hints_callback::<T> as _),
                 presuspend: T::HAS_PRESUSPEND.then_some(presuspend_callback::<T> as _),
                 resume: T::HAS_RESUME.then_some(resume_callback::<T> as _),
+                postsuspend: T::HAS_POSTSUSPEND.then_some(postsuspend_callback::<T> as _),
+                preresume: T::HAS_PRERESUME.then_some(preresume_callback::<T> as _),
                 ..Default::default()
             },
             GFP_KERNEL,

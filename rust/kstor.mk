@@ -13,6 +13,9 @@
 
 KSTOR_SRC := $(src)/../../rust
 
+# persistent-data headers live in the kernel source, outside include/.
+ccflags-y += -I$(srctree)/drivers/md
+
 # Bindings for headers the kernel crate lacks (device-mapper.h, shim.h).
 quiet_cmd_kstor_bindgen = BINDGEN $@
       cmd_kstor_bindgen = mkdir -p $(dir $@) && $(BINDGEN) $< --use-core --ctypes-prefix kernel::ffi \
@@ -22,6 +25,12 @@ quiet_cmd_kstor_bindgen = BINDGEN $@
 	--allowlist-file '.*/include/linux/zlib.h' \
 	--allowlist-file '.*/include/linux/zconf.h' \
 	--allowlist-file '.*/rust/shim.h' --no-recursive-allowlist \
+	--allowlist-function 'dm_btree_(empty|lookup|lookup_next|insert|remove|remove_leaves)' \
+	--allowlist-function 'dm_tm_(create_with_sm|open_with_sm|pre_commit|commit|destroy)' \
+	--allowlist-function 'dm_bm_(read_lock|write_lock|write_lock_zero|unlock)|dm_block_manager_destroy' \
+	--allowlist-type 'dm_btree_info|dm_btree_value_type|kstor_collect|bio_list|dm_block_t' \
+	--allowlist-type 'dm_block_manager|dm_block|dm_block_validator|dm_transaction_manager|dm_space_map' \
+	--opaque-type 'dm_block_manager|dm_block|dm_block_validator|dm_transaction_manager|dm_space_map' \
 	--blocklist-function dm_early_create \
 	-o $@ -- $(c_flags) -DMODULE -fno-builtin -D__BINDGEN__
 # Generated code goes to build/ (one file per module), apart from the

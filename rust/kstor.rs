@@ -15,16 +15,25 @@
 //! - [`args`]: table-line and message argument parser (pure);
 //! - [`fmtbuf`]: bounded status/message output (pure);
 //! - [`sgl`]: scatterlists over kmalloc'd and vmalloc'd buffers;
-//! - [`zlib`]: raw inflate with a 32 KiB window.
+//! - [`zlib`]: raw inflate with a 32 KiB window;
+//! - [`blkdev`]: held block devices, synchronous 4 KiB block I/O;
+//! - [`pdata`]: persistent-data btrees and space maps, crash-consistent
+//!   commits;
+//! - [`hash`]: SHA-256;
+//! - [`wq`]: reclaim-safe workqueues owned by a target.
 
 pub mod acomp;
 pub mod args;
 pub mod bindings;
 pub mod bio;
+pub mod blkdev;
 pub mod crc32;
 pub mod dm;
 pub mod fmtbuf;
+pub mod hash;
+pub mod pdata;
 pub mod sgl;
+pub mod wq;
 pub mod zlib;
 
 #[cfg(kstor_kunit)]

@@ -15,6 +15,16 @@
 #include <linux/sched/task_stack.h>
 #include <linux/scatterlist.h>
 #include <linux/vmalloc.h>
+#include <linux/unaligned.h>
+#include <crypto/sha2.h>
+#include <linux/blk_types.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/workqueue.h>
+#include "persistent-data/dm-block-manager.h"
+#include "persistent-data/dm-space-map.h"
+#include "persistent-data/dm-space-map-disk.h"
+#include "persistent-data/dm-transaction-manager.h"
 #include "shim.h"
 
 void kstor_bio_set_dev(struct bio *bio, struct block_device *bdev)
@@ -155,4 +165,235 @@ int kstor_acomp_run_sync(struct acomp_req *req, bool compress,
 	if (!err)
 		*dlen = req->dlen;
 	return err;
+}
+
+void kstor_dm_target_set_max_discard_granularity(struct dm_target *ti, bool on)
+{
+	ti->max_discard_granularity = on;
+}
+
+void kstor_limits_set_discard(struct queue_limits *lim, unsigned int granularity,
+			      unsigned int max_sectors)
+{
+	lim->discard_granularity = granularity;
+	lim->max_hw_discard_sectors = max_sectors;
+	lim->max_discard_sectors = max_sectors;
+}
+
+struct file *kstor_dm_dev_get_file(struct dm_dev *dev)
+{
+	return get_file(dev->bdev_file);
+}
+
+struct block_device *kstor_file_bdev(struct file *file)
+{
+	return file_bdev(file);
+}
+
+void kstor_fput(struct file *file)
+{
+	fput(file);
+}
+
+int kstor_sync_rw(struct block_device *bdev, blk_opf_t opf, sector_t sector,
+		  void *buf, unsigned int len)
+{
+	struct bio_vec bvec;
+	struct bio bio;
+	struct page *page;
+	int err;
+
+	if (!len || offset_in_page(buf) + len > PAGE_SIZE)
+		return -EINVAL;
+	page = kstor_virt_to_page(buf);
+	if (!page)
+		return -EINVAL;
+	bio_init(&bio, bdev, &bvec, 1, opf);
+	bio.bi_iter.bi_sector = sector;
+	__bio_add_page(&bio, page, len, offset_in_page(buf));
+	err = submit_bio_wait(&bio);
+	bio_uninit(&bio);
+	return err;
+}
+
+int kstor_discard(struct block_device *bdev, sector_t sector, sector_t nr)
+{
+	return blkdev_issue_discard(bdev, sector, nr, GFP_NOIO);
+}
+
+void kstor_bio_list_add(struct bio_list *bl, struct bio *bio)
+{
+	bio_list_add(bl, bio);
+}
+
+struct bio *kstor_bio_list_pop(struct bio_list *bl)
+{
+	return bio_list_pop(bl);
+}
+
+struct workqueue_struct *kstor_alloc_wq(const char *name)
+{
+	return alloc_workqueue("%s", WQ_MEM_RECLAIM | WQ_UNBOUND, 0, name);
+}
+
+void kstor_sm_destroy(struct dm_space_map *sm)
+{
+	dm_sm_destroy(sm);
+}
+
+int kstor_sm_extend(struct dm_space_map *sm, u64 extra)
+{
+	return dm_sm_extend(sm, extra);
+}
+
+int kstor_sm_get_nr_blocks(struct dm_space_map *sm, u64 *count)
+{
+	dm_block_t c;
+	int r = dm_sm_get_nr_blocks(sm, &c);
+
+	*count = c;
+	return r;
+}
+
+int kstor_sm_get_nr_free(struct dm_space_map *sm, u64 *count)
+{
+	dm_block_t c;
+	int r = dm_sm_get_nr_free(sm, &c);
+
+	*count = c;
+	return r;
+}
+
+int kstor_sm_get_count(struct dm_space_map *sm, u64 b, u32 *result)
+{
+	return dm_sm_get_count(sm, b, result);
+}
+
+int kstor_sm_commit(struct dm_space_map *sm)
+{
+	return dm_sm_commit(sm);
+}
+
+int kstor_sm_inc_blocks(struct dm_space_map *sm, u64 b, u64 e)
+{
+	return dm_sm_inc_blocks(sm, b, e);
+}
+
+int kstor_sm_dec_blocks(struct dm_space_map *sm, u64 b, u64 e)
+{
+	return dm_sm_dec_blocks(sm, b, e);
+}
+
+int kstor_sm_new_block(struct dm_space_map *sm, u64 *b)
+{
+	dm_block_t nb;
+	int r = dm_sm_new_block(sm, &nb);
+
+	*b = nb;
+	return r;
+}
+
+int kstor_sm_root_size(struct dm_space_map *sm, size_t *result)
+{
+	return dm_sm_root_size(sm, result);
+}
+
+int kstor_sm_copy_root(struct dm_space_map *sm, void *dst, size_t len)
+{
+	return dm_sm_copy_root(sm, dst, len);
+}
+
+struct dm_space_map *kstor_sm_disk_create(struct dm_transaction_manager *tm,
+					  u64 nr_blocks, int *err)
+{
+	struct dm_space_map *sm = dm_sm_disk_create(tm, nr_blocks);
+
+	if (IS_ERR(sm)) {
+		*err = PTR_ERR(sm);
+		return NULL;
+	}
+	*err = 0;
+	return sm;
+}
+
+struct dm_space_map *kstor_sm_disk_open(struct dm_transaction_manager *tm,
+					void *root, size_t len, int *err)
+{
+	struct dm_space_map *sm = dm_sm_disk_open(tm, root, len);
+
+	if (IS_ERR(sm)) {
+		*err = PTR_ERR(sm);
+		return NULL;
+	}
+	*err = 0;
+	return sm;
+}
+
+struct dm_block_manager *kstor_bm_create(struct block_device *bdev, int *err)
+{
+	/* dm-thin holds at most 16 blocks per thread (THIN_MAX_CONCURRENT_LOCKS). */
+	struct dm_block_manager *bm = dm_block_manager_create(bdev, 4096, 16);
+
+	if (IS_ERR(bm)) {
+		*err = PTR_ERR(bm);
+		return NULL;
+	}
+	*err = 0;
+	return bm;
+}
+
+#define KSTOR_SB_CSUM_XOR 160774U
+
+static void kstor_sb_prepare_for_write(const struct dm_block_validator *v,
+				       struct dm_block *b, size_t block_size)
+{
+	u8 *d = dm_block_data(b);
+
+	put_unaligned_le64(dm_block_location(b), d + 8);
+	put_unaligned_le32(dm_bm_checksum(d + 4, block_size - 4,
+					  KSTOR_SB_CSUM_XOR), d);
+}
+
+static int kstor_sb_check(const struct dm_block_validator *v,
+			  struct dm_block *b, size_t block_size)
+{
+	u8 *d = dm_block_data(b);
+
+	if (get_unaligned_le64(d + 8) != dm_block_location(b))
+		return -ENOTBLK;
+	if (get_unaligned_le32(d) !=
+	    dm_bm_checksum(d + 4, block_size - 4, KSTOR_SB_CSUM_XOR))
+		return -EILSEQ;
+	return 0;
+}
+
+const struct dm_block_validator kstor_sb_validator = {
+	.name = "kstor_superblock",
+	.prepare_for_write = kstor_sb_prepare_for_write,
+	.check = kstor_sb_check,
+};
+
+void *kstor_block_data(struct dm_block *b)
+{
+	return dm_block_data(b);
+}
+
+void kstor_collect_dec(void *context, const void *value, unsigned int count)
+{
+	struct kstor_collect *c = context;
+	const u8 *v = value;
+	unsigned int i;
+
+	for (i = 0; i < count; i++) {
+		if (c->len >= c->cap) {
+			c->overflow = true;
+			return;
+		}
+		c->vals[c->len++] = get_unaligned_le64(v + 8 * i);
+	}
+}
+
+void kstor_sha256(const u8 *data, size_t len, u8 *out)
+{
+	sha256(data, len, out);
 }

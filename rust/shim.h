@@ -69,4 +69,79 @@ struct dm_target;
 void kstor_dm_target_set_discards_supported(struct dm_target *ti, bool on);
 void kstor_dm_target_set_flush_supported(struct dm_target *ti, bool on);
 
+/* ti->max_discard_granularity: discards split only by max_discard_sectors. */
+void kstor_dm_target_set_max_discard_granularity(struct dm_target *ti, bool on);
+/* queue_limits discard fields. */
+struct queue_limits;
+void kstor_limits_set_discard(struct queue_limits *lim, unsigned int granularity,
+			      unsigned int max_sectors);
+
+/* Block device handle: a reference on the dm_dev's bdev file. */
+struct dm_dev;
+struct file;
+struct file *kstor_dm_dev_get_file(struct dm_dev *dev);
+struct block_device *kstor_file_bdev(struct file *file);
+void kstor_fput(struct file *file);
+/*
+ * Synchronous I/O of @len bytes (at most one page, not crossing it) at the
+ * kernel address @buf (kmalloc'd or vmalloc'd) to/from @sector of @bdev.
+ */
+int kstor_sync_rw(struct block_device *bdev, blk_opf_t opf, sector_t sector,
+		  void *buf, unsigned int len);
+/* blkdev_issue_discard() with GFP_NOIO. */
+int kstor_discard(struct block_device *bdev, sector_t sector, sector_t nr);
+
+/* bio_list (include/linux/bio.h). */
+struct bio_list;
+void kstor_bio_list_add(struct bio_list *bl, struct bio *bio);
+struct bio *kstor_bio_list_pop(struct bio_list *bl);
+
+/* alloc_workqueue(name, WQ_MEM_RECLAIM | WQ_UNBOUND, 0); NULL on failure. */
+struct workqueue_struct;
+struct workqueue_struct *kstor_alloc_wq(const char *name);
+
+/* persistent-data (drivers/md/persistent-data): static inline helpers. */
+struct dm_space_map;
+struct dm_block_manager;
+struct dm_block;
+struct dm_block_validator;
+void kstor_sm_destroy(struct dm_space_map *sm);
+int kstor_sm_extend(struct dm_space_map *sm, u64 extra);
+int kstor_sm_get_nr_blocks(struct dm_space_map *sm, u64 *count);
+int kstor_sm_get_nr_free(struct dm_space_map *sm, u64 *count);
+int kstor_sm_get_count(struct dm_space_map *sm, u64 b, u32 *result);
+int kstor_sm_commit(struct dm_space_map *sm);
+int kstor_sm_inc_blocks(struct dm_space_map *sm, u64 b, u64 e);
+int kstor_sm_dec_blocks(struct dm_space_map *sm, u64 b, u64 e);
+int kstor_sm_new_block(struct dm_space_map *sm, u64 *b);
+int kstor_sm_root_size(struct dm_space_map *sm, size_t *result);
+int kstor_sm_copy_root(struct dm_space_map *sm, void *dst, size_t len);
+/* dm_sm_disk_create/open with IS_ERR folded into *err. */
+struct dm_transaction_manager;
+struct dm_space_map *kstor_sm_disk_create(struct dm_transaction_manager *tm,
+					  u64 nr_blocks, int *err);
+struct dm_space_map *kstor_sm_disk_open(struct dm_transaction_manager *tm,
+					void *root, size_t len, int *err);
+struct dm_block_manager *kstor_bm_create(struct block_device *bdev, int *err);
+/*
+ * The superblock validator: a crc32c of bytes 4..4095 at offset 0 and the
+ * block number at offset 8 (little-endian), as dm-thin's superblock.
+ */
+extern const struct dm_block_validator kstor_sb_validator;
+void *kstor_block_data(struct dm_block *b);
+/*
+ * A btree value_type.dec that records up to @cap removed 64-bit values;
+ * context is a struct kstor_collect.
+ */
+struct kstor_collect {
+	u64 *vals;
+	unsigned int len;
+	unsigned int cap;
+	bool overflow;
+};
+void kstor_collect_dec(void *context, const void *value, unsigned int count);
+
+/* sha256() of <crypto/sha2.h>. */
+void kstor_sha256(const u8 *data, size_t len, u8 *out);
+
 #endif /* KSTOR_SHIM_H */

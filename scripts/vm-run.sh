@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Usage: vm-run.sh <kdir> <outdir> <timeout_s> [command...]
+# Environment: VQ_VM_MEM (guest memory, default 2G).
 # Boots the test kernel <kdir> under QEMU TCG with virtme-ng; the guest sees
 # the host's filesystem read-only (the repository included) and <outdir>
 # read-write. Runs <command> (a shell when none is given), kills the VM after
@@ -16,7 +17,7 @@ out=$(cd "$out" && pwd)
 # /dev/kvm may exist but a stock kernel hangs or asserts under it on this
 # kind of host (shared/reference/platform.md): always TCG, never wait on KVM.
 [ -e /dev/kvm ] && vq_log "vm: /dev/kvm present, not used (TCG only)"
-args=(--run "$kdir" --disable-kvm --force-9p --cpus 2 --memory 2G
+args=(--run "$kdir" --disable-kvm --force-9p --cpus 2 --memory "${VQ_VM_MEM:-2G}"
 	--rwdir="$out" --cwd "$VQ_ROOT" --verbose
 	--append "panic_on_warn=0 log_buf_len=4M brd.rd_nr=1 brd.rd_size=262144")
 if [ $# -eq 0 ]; then

@@ -28,6 +28,9 @@ eq() {
 	fi
 }
 
+# fails <command...>: true when the command fails (its stderr dropped).
+fails() { ! "$@" 2>/dev/null; }
+
 mod_loaded() { [ -d "/sys/module/$1" ]; }
 
 unload() { mod_loaded "$1" && rmmod "$1"; ! mod_loaded "$1"; }

@@ -3,15 +3,23 @@
 //! The `vdo_qat` table line (pure: compiled into the module and into
 //! `tools/pure` for host tests).
 //!
-//! For now `vdo_qat` is a passthrough (linear) target:
-//!
 //! ```text
-//! <start> <len> vdo_qat <dev_path> <offset> [<#opt_args> <opt_arg>...]
+//! <start> <len> vdo_qat <data_dev> <logical_sectors> [<#feature args> <feature arg>...]
 //! ```
 //!
-//! - `dev_path`: backing block device (path or `major:minor`);
-//! - `offset`: first sector used on it (512 B sectors);
-//! - optional arguments: `ignore_discard` (do not pass discards down).
+//! - `data_dev`: the device holding the volume (path or `major:minor`);
+//! - `logical_sectors`: the volume's logical size in 512 B sectors; must
+//!   equal `<len>` and be a multiple of 8 (4 KiB blocks); may exceed the
+//!   device (thin provisioning), and may grow on a table reload;
+//! - feature arguments (each a key and a value):
+//!   - `compression on|off` (default on);
+//!   - `dedup on|off` (default on);
+//!   - `index_memory <MiB>`: memory of the dedup index, 1..=4096 (default
+//!     16);
+//!   - `low_water <4 KiB blocks>`: raise a dm event when fewer data blocks
+//!     than this are free (default: 1/16 of the data blocks);
+//!   - `metadata_blocks <4 KiB blocks>`: metadata region size, used only
+//!     when formatting (default: 1/32 of the device, at least 512).
 //!
 //! See `Documentation/admin-guide/vdo_qat.rst`.
 
@@ -19,18 +27,40 @@ use crate::args::{ArgError, ArgErrorKind, Args};
 use core::ffi::CStr;
 use core::fmt::{self, Write};
 
-/// Most optional arguments a table line may carry.
-pub const MAX_OPT_ARGS: u64 = 8;
+/// Most feature arguments (words) a table line may carry.
+pub const MAX_FEATURE_ARGS: u64 = 16;
+/// Default dedup index memory, MiB.
+pub const DEFAULT_INDEX_MIB: u64 = 16;
+/// Largest dedup index memory, MiB.
+pub const MAX_INDEX_MIB: u64 = 4096;
+/// Smallest metadata region, 4 KiB blocks.
+pub const MIN_METADATA_BLOCKS: u64 = 512;
 
 /// A parsed table line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config<'a> {
-    /// Backing device path, as given.
+    /// Data device path, as given.
     pub dev_path: &'a CStr,
-    /// First sector used on the backing device (512 B sectors).
-    pub offset: u64,
-    /// Whether discards are dropped instead of passed down.
-    pub ignore_discard: bool,
+    /// Logical size in 4 KiB blocks.
+    pub logical_blocks: u64,
+    /// Compress new blocks.
+    pub compression: bool,
+    /// Deduplicate new blocks.
+    pub dedup: bool,
+    /// Dedup index memory, MiB.
+    pub index_mib: u64,
+    /// Low-water mark in free data blocks; `None`: the default.
+    pub low_water: Option<u64>,
+    /// Metadata region at format, 4 KiB blocks; `None`: the default.
+    pub metadata_blocks: Option<u64>,
+}
+
+fn on_off(args: &mut Args<'_>, what: &'static str) -> Result<bool, ArgError> {
+    match args.next_str(what)? {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(args.error_at_previous(what, ArgErrorKind::Invalid)),
+    }
 }
 
 impl<'a> Config<'a> {
@@ -39,64 +69,102 @@ impl<'a> Config<'a> {
     ///
     /// # Errors
     ///
-    /// An [`ArgError`] naming the first bad word: missing device or offset,
-    /// non-decimal offset, `offset + len` beyond 2^64 sectors, a bad
-    /// optional-argument count, an unknown or repeated optional argument,
-    /// or words after the last argument.
+    /// An [`ArgError`] naming the first bad word: missing device or size,
+    /// a size that is not `len` or not a multiple of 8 sectors, a bad
+    /// feature count, an unknown or repeated feature, a bad value, or words
+    /// after the last argument.
     pub fn parse(mut args: Args<'a>, len: u64) -> Result<Self, ArgError> {
-        let dev_path = args.next_cstr("backing device path")?;
+        let dev_path = args.next_cstr("data device path")?;
         if dev_path.to_bytes().is_empty() {
-            return Err(args.error_at_previous("backing device path", ArgErrorKind::Invalid));
+            return Err(args.error_at_previous("data device path", ArgErrorKind::Invalid));
         }
-        let offset = args.next_u64("offset (512 B sectors)", 0, u64::MAX - len)?;
-        let mut opts = args.group("optional argument count", MAX_OPT_ARGS)?;
-        let mut ignore_discard = false;
+        let sectors = args.next_u64("logical size (512 B sectors)", 8, u64::MAX)?;
+        if sectors != len || sectors % 8 != 0 {
+            return Err(args.error_at_previous(
+                "logical size: must equal the target length, a multiple of 8 sectors",
+                ArgErrorKind::OutOfRange,
+            ));
+        }
+        let mut c = Config {
+            dev_path,
+            logical_blocks: sectors / 8,
+            compression: true,
+            dedup: true,
+            index_mib: DEFAULT_INDEX_MIB,
+            low_water: None,
+            metadata_blocks: None,
+        };
+        let mut opts = args.group("feature argument count", MAX_FEATURE_ARGS)?;
+        let mut seen = 0u32;
         while !opts.is_empty() {
-            match opts.next_str("optional argument")? {
-                "ignore_discard" if !ignore_discard => ignore_discard = true,
-                "ignore_discard" => {
-                    return Err(opts.error_at_previous("optional argument", ArgErrorKind::Duplicate))
+            let key = opts.next_str("feature")?;
+            let bit = match key {
+                "compression" => 1,
+                "dedup" => 2,
+                "index_memory" => 4,
+                "low_water" => 8,
+                "metadata_blocks" => 16,
+                _ => return Err(opts.error_at_previous("feature", ArgErrorKind::Unknown)),
+            };
+            if seen & bit != 0 {
+                return Err(opts.error_at_previous("feature", ArgErrorKind::Duplicate));
+            }
+            seen |= bit;
+            match key {
+                "compression" => c.compression = on_off(&mut opts, "compression on|off")?,
+                "dedup" => c.dedup = on_off(&mut opts, "dedup on|off")?,
+                "index_memory" => {
+                    c.index_mib = opts.next_u64("index_memory (MiB)", 1, MAX_INDEX_MIB)?
                 }
-                _ => return Err(opts.error_at_previous("optional argument", ArgErrorKind::Unknown)),
+                "low_water" => {
+                    c.low_water = Some(opts.next_u64("low_water (4 KiB blocks)", 0, u64::MAX)?)
+                }
+                _ => {
+                    c.metadata_blocks = Some(opts.next_u64(
+                        "metadata_blocks (4 KiB blocks)",
+                        MIN_METADATA_BLOCKS,
+                        1 << 32,
+                    )?)
+                }
             }
         }
         args.finish("end of table line")?;
-        Ok(Config {
-            dev_path,
-            offset,
-            ignore_discard,
-        })
+        Ok(c)
     }
 
-    /// Checks that sectors `offset..offset + len` lie on a device of
-    /// `dev_sectors` sectors.
-    ///
-    /// # Errors
-    ///
-    /// [`ArgErrorKind::OutOfRange`] on the offset (word 2) otherwise.
-    pub fn check_fits(&self, len: u64, dev_sectors: u64) -> Result<(), ArgError> {
-        match self.offset.checked_add(len) {
-            Some(end) if end <= dev_sectors => Ok(()),
-            _ => Err(ArgError {
-                position: 2,
-                what: "offset + length beyond the backing device end",
-                kind: ArgErrorKind::OutOfRange,
-            }),
+    /// The metadata region to format a device of `dev_blocks` 4 KiB blocks
+    /// with.
+    pub fn metadata_for(&self, dev_blocks: u64) -> u64 {
+        self.metadata_blocks
+            .unwrap_or((dev_blocks / 32).max(MIN_METADATA_BLOCKS))
+    }
+
+    /// The low-water mark for `data_blocks` data blocks.
+    pub fn low_water_for(&self, data_blocks: u64) -> u64 {
+        self.low_water.unwrap_or(data_blocks / 16)
+    }
+
+    /// Writes the table line for `dmsetup table` (re-loadable as is).
+    pub fn write_table(&self, out: &mut impl Write, dev_name: &str) -> fmt::Result {
+        let onoff = |b: bool| if b { "on" } else { "off" };
+        let nfeat = 6 + if self.low_water.is_some() { 2 } else { 0 }
+            + if self.metadata_blocks.is_some() { 2 } else { 0 };
+        write!(
+            out,
+            "{} {} {} compression {} dedup {} index_memory {}",
+            dev_name,
+            self.logical_blocks * 8,
+            nfeat,
+            onoff(self.compression),
+            onoff(self.dedup),
+            self.index_mib
+        )?;
+        if let Some(l) = self.low_water {
+            write!(out, " low_water {}", l)?;
         }
+        if let Some(m) = self.metadata_blocks {
+            write!(out, " metadata_blocks {}", m)?;
+        }
+        Ok(())
     }
-}
-
-/// Writes the table line for `dmsetup table` (re-loadable as is):
-/// `<dev_name> <offset>[ 1 ignore_discard]`.
-pub fn write_table(
-    out: &mut impl Write,
-    dev_name: &str,
-    offset: u64,
-    ignore_discard: bool,
-) -> fmt::Result {
-    write!(out, "{} {}", dev_name, offset)?;
-    if ignore_discard {
-        out.write_str(" 1 ignore_discard")?;
-    }
-    Ok(())
 }

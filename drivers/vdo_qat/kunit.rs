@@ -11,37 +11,36 @@ mod tests {
 
     #[test]
     fn accepts() {
-        let w = [c"/dev/loop0", c"0"];
-        let c = Config::parse(Args::new(&w), 8).expect("valid");
-        assert_eq!((c.offset, c.ignore_discard), (0, false));
-        let w = [c"7:0", c"2048", c"1", c"ignore_discard"];
-        let c = Config::parse(Args::new(&w), 8).expect("valid");
-        assert_eq!((c.offset, c.ignore_discard), (2048, true));
-        assert!(c.check_fits(8, 2056).is_ok());
-        assert_eq!(
-            c.check_fits(9, 2056).map_err(|e| e.kind),
-            Err(ArgErrorKind::OutOfRange)
-        );
+        let w = [c"/dev/loop0", c"2048"];
+        let c = Config::parse(Args::new(&w), 2048).expect("valid");
+        assert_eq!((c.logical_blocks, c.compression, c.dedup), (256, true, true));
+        assert_eq!((c.index_mib, c.low_water, c.metadata_blocks), (16, None, None));
+        assert_eq!(c.metadata_for(32768), 1024);
+        assert_eq!(c.metadata_for(100), 512);
+        let w = [
+            c"7:0", c"16", c"8", c"compression", c"off", c"dedup", c"off", c"index_memory", c"2",
+            c"low_water", c"5",
+        ];
+        let c = Config::parse(Args::new(&w), 16).expect("valid");
+        assert_eq!((c.compression, c.dedup, c.index_mib), (false, false, 2));
+        assert_eq!((c.low_water, c.low_water_for(1000)), (Some(5), 5));
     }
 
     #[test]
     fn rejects() {
-        let cases: [(&[&core::ffi::CStr], ArgErrorKind, usize); 7] = [
+        let cases: [(&[&core::ffi::CStr], ArgErrorKind, usize); 8] = [
             (&[], ArgErrorKind::Missing, 1),
             (&[c"/dev/x"], ArgErrorKind::Missing, 2),
             (&[c"/dev/x", c"ten"], ArgErrorKind::Invalid, 2),
+            (&[c"/dev/x", c"16"], ArgErrorKind::OutOfRange, 2),
+            (&[c"/dev/x", c"8", c"2", c"compression"], ArgErrorKind::Missing, 5),
+            (&[c"/dev/x", c"8", c"2", c"bogus", c"on"], ArgErrorKind::Unknown, 4),
             (
-                &[c"/dev/x", c"0", c"2", c"ignore_discard"],
-                ArgErrorKind::Missing,
-                5,
-            ),
-            (&[c"/dev/x", c"0", c"1", c"bogus"], ArgErrorKind::Unknown, 4),
-            (
-                &[c"/dev/x", c"0", c"2", c"ignore_discard", c"ignore_discard"],
+                &[c"/dev/x", c"8", c"4", c"dedup", c"on", c"dedup", c"off"],
                 ArgErrorKind::Duplicate,
-                5,
+                6,
             ),
-            (&[c"/dev/x", c"0", c"0", c"extra"], ArgErrorKind::TooMany, 4),
+            (&[c"/dev/x", c"8", c"2", c"dedup", c"maybe"], ArgErrorKind::Invalid, 5),
         ];
         for (w, kind, pos) in cases {
             let e = Config::parse(Args::new(w), 8).expect_err("invalid");

@@ -3,21 +3,27 @@
 //! vdo_qat: a device-mapper target for thin-provisioned, deduplicated,
 //! gzip-compressed volumes with Intel QuickAssist offload.
 //!
-//! Stage 1 (this file): a passthrough (linear) target built only on the
-//! safe `kstor` abstractions, proving target registration, table parsing,
-//! device lookup, bio remapping, status and messages on real I/O.
-//! Table line: see [`config`].
+//! This file: the target callbacks. Table line: [`config`]; on-disk
+//! format: [`format`]; data path: [`volume`]; dedup index: [`dedup`].
 
 use core::fmt::Write;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::Arc;
 use kstor::args::{self, Args};
 use kstor::bio::{Op, OwnedBio};
-use kstor::dm::{self, CtrError, DeviceVisitor, DmDev, Mapping, StatusType, Target, TargetConfig};
+use kstor::blkdev::{Bdev, BlockBuf, SECTORS_PER_BLOCK};
+use kstor::dm::{
+    self, CtrError, DeviceVisitor, DmDev, Mapping, QueueLimits, StatusType, Target, TargetConfig,
+};
 use kstor::fmtbuf::BufWriter;
+use kstor::pdata::BlockManager;
 
 pub mod compress;
 pub mod config;
+pub mod dedup;
+pub mod format;
+pub mod volume;
 #[cfg(CONFIG_KUNIT)]
 mod kunit;
 
@@ -30,7 +36,7 @@ module! {
 }
 
 /// Target version reported by `dmsetup targets`.
-const VERSION: [u32; 3] = [0, 1, 0];
+const VERSION: [u32; 3] = [1, 0, 0];
 
 struct VdoQatModule {
     _target: dm::Registration<VdoQat>,
@@ -44,126 +50,158 @@ impl kernel::Module for VdoQatModule {
     }
 }
 
-/// Bio counters, exact, reported by `status` and the `stats` message.
-struct Counters {
-    reads: Atomic<u64>,
-    writes: Atomic<u64>,
-    flushes: Atomic<u64>,
-    fua: Atomic<u64>,
-    discards: Atomic<u64>,
-    write_zeroes: Atomic<u64>,
-}
-
-impl Counters {
-    const fn new() -> Self {
-        Counters {
-            reads: Atomic::new(0),
-            writes: Atomic::new(0),
-            flushes: Atomic::new(0),
-            fua: Atomic::new(0),
-            discards: Atomic::new(0),
-            write_zeroes: Atomic::new(0),
-        }
-    }
-
-    fn count(&self, bio: &OwnedBio<'_>) {
-        let c = match bio.op() {
-            Op::Read => &self.reads,
-            Op::Write if bio.size() == 0 => &self.flushes,
-            Op::Write => &self.writes,
-            Op::Flush => &self.flushes,
-            Op::Discard => &self.discards,
-            Op::WriteZeroes => &self.write_zeroes,
-            _ => return,
-        };
-        c.add(1, Relaxed);
-        if bio.is_fua() {
-            self.fua.add(1, Relaxed);
-        }
-    }
-
-    fn write(&self, out: &mut impl Write) -> core::fmt::Result {
-        write!(
-            out,
-            "reads={} writes={} flushes={} fua={} discards={} write_zeroes={}",
-            self.reads.load(Relaxed),
-            self.writes.load(Relaxed),
-            self.flushes.load(Relaxed),
-            self.fua.load(Relaxed),
-            self.discards.load(Relaxed),
-            self.write_zeroes.load(Relaxed)
-        )
-    }
-}
+/// Most lanes (work items) per volume.
+const MAX_LANES: u32 = 16;
 
 /// One `vdo_qat` table line.
 struct VdoQat {
     dev: DmDev,
-    offset: u64,
-    ignore_discard: bool,
-    stats: Counters,
+    vol: Arc<volume::Volume>,
+    lanes: volume::Lanes,
+    low_water: Option<u64>,
+    metadata_blocks: Option<u64>,
+}
+
+fn ctr_err(msg: &'static CStr) -> impl Fn(Error) -> CtrError {
+    move |e| CtrError::new(msg, e)
 }
 
 #[vtable]
 impl dm::TargetOps for VdoQat {
     fn ctr(cfg: &mut TargetConfig<'_>, args: Args<'_>) -> Result<Pin<KBox<Self>>, CtrError> {
         let len = cfg.target().len();
+        let name = cfg.target().device_name().to_str().unwrap_or("?");
         let c = config::Config::parse(args, len)?;
         let dev = cfg.get_device(c.dev_path).map_err(|e| {
             pr_err!(
-                "{}: cannot open backing device {}: error {}\n",
-                cfg.target().device_name().to_str().unwrap_or("?"),
+                "{}: cannot open data device {}: error {}\n",
+                name,
                 c.dev_path.to_str().unwrap_or("(not UTF-8)"),
                 e.to_errno()
             );
-            CtrError::new(c"Backing device lookup failed", e)
+            CtrError::new(c"Data device lookup failed", e)
         })?;
-        let dev_sectors = dev
-            .size_sectors()
-            .map_err(|e| CtrError::new(c"Backing device lookup failed", e))?;
-        c.check_fits(len, dev_sectors)?;
+        let data = Bdev::from_dm(&dev).map_err(ctr_err(c"Data device lookup failed"))?;
+        let meta_bdev = data.clone_ref();
+        let dev_blocks = data.size_sectors() / SECTORS_PER_BLOCK;
+        // Block 0: zeros (format), our superblock (load) or anything else
+        // (refuse: never overwrite foreign data).
+        let mut b0 = BlockBuf::new_zeroed(GFP_KERNEL).map_err(ctr_err(c"Cannot allocate memory"))?;
+        {
+            let bm = BlockManager::new(data.clone_ref()).map_err(ctr_err(c"Cannot allocate memory"))?;
+            bm.read_block(0, false, &mut b0).map_err(|e| {
+                pr_err!("{}: cannot read block 0 of the data device: error {}\n", name, e.to_errno());
+                CtrError::new(c"Cannot read the data device", e)
+            })?;
+        }
+        let fresh = b0.iter().all(|&x| x == 0);
+        if !fresh && !format::has_magic(&b0) {
+            pr_err!(
+                "{}: data device holds foreign data (block 0 is neither zeros nor a vdo_qat superblock); zero its first 4 KiB to format it\n",
+                name
+            );
+            return Err(CtrError::new(c"Data device holds foreign data", EINVAL));
+        }
         cfg.set_num_flush_bios(1);
-        cfg.set_num_discard_bios(if c.ignore_discard { 0 } else { 1 });
-        cfg.set_num_write_zeroes_bios(1);
+        cfg.set_num_discard_bios(1);
+        cfg.set_num_write_zeroes_bios(0);
+        cfg.set_discards_supported(true);
+        cfg.set_flush_supported(true);
+        cfg.set_max_io_len(SECTORS_PER_BLOCK as u32);
+        cfg.set_max_discard_granularity(true);
+        let events = cfg.event_notifier().map_err(ctr_err(c"Cannot allocate memory"))?;
+        let probe = kstor::acomp::Acomp::new(c"deflate").ok();
+        let driver = probe.as_ref().map_or(c"none", |a| a.driver_name());
+        let opts = volume::Options {
+            compression: Atomic::new(c.compression),
+            dedup: Atomic::new(c.dedup),
+            logical_blocks: c.logical_blocks,
+            low_water: c.low_water,
+            metadata_blocks: c.metadata_blocks,
+            index_mib: c.index_mib,
+        };
+        let vol = volume::Volume::new(data, meta_bdev, opts, events, driver)
+            .map_err(ctr_err(c"Cannot allocate memory"))?;
+        drop(probe);
+        if fresh {
+            let meta = c.metadata_for(dev_blocks);
+            vol.format(dev_blocks, meta).map_err(|e| {
+                pr_err!(
+                    "{}: cannot format: device of {} blocks, {} metadata blocks: error {}\n",
+                    name,
+                    dev_blocks,
+                    meta,
+                    e.to_errno()
+                );
+                CtrError::new(c"Cannot format the data device", e)
+            })?;
+            pr_info!(
+                "{}: formatted: {} blocks, {} for metadata, logical {} blocks\n",
+                name,
+                dev_blocks,
+                meta,
+                c.logical_blocks
+            );
+        } else {
+            let sb = vol
+                .read_superblock(name)
+                .map_err(ctr_err(c"Bad vdo_qat superblock"))?;
+            if c.logical_blocks < sb.logical_blocks {
+                pr_err!(
+                    "{}: logical size {} blocks is smaller than the volume's {}: shrinking is not supported\n",
+                    name,
+                    c.logical_blocks,
+                    sb.logical_blocks
+                );
+                return Err(CtrError::new(c"Cannot shrink the logical size", EINVAL));
+            }
+        }
+        let n = kernel::cpu::nr_cpu_ids().clamp(1, MAX_LANES) as usize;
+        let lanes = volume::Lanes::new(&vol, n).map_err(ctr_err(c"Cannot allocate memory"))?;
         KBox::pin(
             VdoQat {
                 dev,
-                offset: c.offset,
-                ignore_discard: c.ignore_discard,
-                stats: Counters::new(),
+                vol,
+                lanes,
+                low_water: c.low_water,
+                metadata_blocks: c.metadata_blocks,
             },
             GFP_KERNEL,
         )
         .map_err(|_| CtrError::new(c"Cannot allocate memory", ENOMEM))
     }
 
-    fn map(&self, ti: &Target, bio: OwnedBio<'static>) -> Mapping {
-        self.stats.count(&bio);
-        if bio.size() == 0 {
-            // Empty flush: its sector is meaningless (0 even when the target
-            // starts later); `remap` leaves it alone.
-            return Mapping::remap(bio, &self.dev, 0);
-        }
-        match ti
-            .offset_of(bio.sector())
-            .and_then(|o| o.checked_add(self.offset))
-        {
-            Some(sector) => Mapping::remap(bio, &self.dev, sector),
-            None => Mapping::kill(bio),
-        }
+    fn dtr(this: Pin<KBox<Self>>, _ti: &Target) {
+        // Drain the lanes (their workqueue) before the last commit.
+        let VdoQat { vol, lanes, .. } = KBox::into_inner(Pin::into_inner(this));
+        drop(lanes);
+        vol.quiesce();
+        vol.close();
+    }
+
+    fn map(&self, _ti: &Target, bio: OwnedBio<'static>) -> Mapping {
+        let lbn = match bio.op() {
+            Op::Read | Op::Write if bio.size() > 0 => bio.sector() / SECTORS_PER_BLOCK,
+            _ => 0,
+        };
+        self.lanes.queue(lbn, bio);
+        Mapping::submitted()
+    }
+
+    fn preresume(&self, ti: &Target) -> Result {
+        self.vol.open(ti.device_name().to_str().unwrap_or("?"))
+    }
+
+    fn postsuspend(&self, _ti: &Target) {
+        self.vol.quiesce();
     }
 
     fn status(&self, _ti: &Target, kind: StatusType, out: &mut BufWriter<'_>) {
         // Output that does not fit is truncated by `BufWriter`; device-mapper
         // retries with a larger buffer when it sees a full one.
         let _ = match kind {
-            StatusType::Info => self.stats.write(out),
-            StatusType::Table => config::write_table(
-                out,
-                self.dev.name().to_str().unwrap_or("?"),
-                self.offset,
-                self.ignore_discard,
-            ),
+            StatusType::Info => self.vol.write_status(out),
+            StatusType::Table => self.write_table(out),
             StatusType::Ima => write!(
                 out,
                 "target_name=vdo_qat,target_version={}.{}.{};",
@@ -174,23 +212,71 @@ impl dm::TargetOps for VdoQat {
 
     fn message(&self, ti: &Target, mut args: Args<'_>, out: &mut BufWriter<'_>) -> Result {
         let name = ti.device_name().to_str().unwrap_or("?");
-        match args.next_str("message") {
-            Ok("stats") if args.is_empty() => {
-                let _ = self.stats.write(out);
-                Ok(())
+        let r = (|| -> Result<(), args::ArgError> {
+            match args.next_str("message")? {
+                "stats" => {
+                    args.finish("end of message")?;
+                    let _ = self.vol.write_stats(out);
+                }
+                m @ ("compression" | "dedup") => {
+                    let on = match args.next_str("on|off")? {
+                        "on" => true,
+                        "off" => false,
+                        _ => {
+                            return Err(args.error_at_previous("on|off", args::ArgErrorKind::Invalid))
+                        }
+                    };
+                    args.finish("end of message")?;
+                    self.vol.set_feature(m == "compression", on);
+                    pr_info!("{}: {} {}\n", name, m, if on { "on" } else { "off" });
+                }
+                "map" => {
+                    let lbn = args.next_u64("LBN", 0, u64::MAX)?;
+                    args.finish("end of message")?;
+                    if self.vol.write_map(lbn, out).is_err() {
+                        return Err(args.error_at_previous("LBN", args::ArgErrorKind::OutOfRange));
+                    }
+                }
+                _ => return Err(args.error_at_previous("message", args::ArgErrorKind::Unknown)),
             }
-            Ok(m) => {
-                pr_warn!("{}: unrecognised message '{}' (known: stats)\n", name, m);
-                Err(EINVAL)
-            }
-            Err(e) => {
-                pr_warn!("{}: bad message: {}\n", name, format_args!("{}", e));
-                Err(EINVAL)
-            }
-        }
+            Ok(())
+        })();
+        r.map_err(|e| {
+            pr_warn!(
+                "{}: bad message: {} (known: stats, compression on|off, dedup on|off, map <lbn>)\n",
+                name,
+                format_args!("{}", e)
+            );
+            EINVAL
+        })
     }
 
     fn iterate_devices(&self, ti: &Target, visitor: &mut DeviceVisitor<'_>) -> i32 {
-        visitor.visit(&self.dev, self.offset, ti.len())
+        let sectors = self.dev.size_sectors().unwrap_or(ti.len());
+        visitor.visit(&self.dev, 0, sectors)
+    }
+
+    fn io_hints(&self, _ti: &Target, limits: &mut QueueLimits<'_>) {
+        limits.set_logical_block_size(limits.logical_block_size().max(512));
+        limits.set_physical_block_size(4096);
+        limits.set_io_min(4096);
+        limits.set_io_opt(4096);
+        // Whole ranges (max_discard_granularity), in 4 KiB blocks.
+        limits.set_discard(4096, 1 << 23);
+    }
+}
+
+impl VdoQat {
+    fn write_table(&self, out: &mut BufWriter<'_>) -> core::fmt::Result {
+        let c = config::Config {
+            dev_path: c"",
+            logical_blocks: self.vol.opts.logical_blocks,
+            compression: self.vol.opts.compression.load(Relaxed),
+            dedup: self.vol.opts.dedup.load(Relaxed),
+            index_mib: self.vol.opts.index_mib,
+            low_water: self.low_water,
+            metadata_blocks: self.metadata_blocks,
+        };
+        c.write_table(out, self.dev.name().to_str().unwrap_or("?"))
     }
 }

@@ -13,7 +13,7 @@ for i in $(seq 1 $CYCLES); do
 	ok=1
 	insmod "$VDO_QAT_KO" || ok=0
 	t=$(dmsetup targets | awk '$1 == "vdo_qat" {print $2}')
-	[ "$t" = "v0.1.0" ] || { ktap_print_msg "cycle $i: dmsetup targets shows '$t'"; ok=0; }
+	[ "$t" = "v1.0.0" ] || { ktap_print_msg "cycle $i: dmsetup targets shows '$t'"; ok=0; }
 	rmmod vdo_qat || ok=0
 	mod_loaded vdo_qat && ok=0
 	dmsetup targets | grep -q '^vdo_qat ' && { ktap_print_msg "cycle $i: target still registered"; ok=0; }

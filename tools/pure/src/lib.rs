@@ -21,3 +21,11 @@ pub mod gzip;
 /// `drivers/vdo_qat/config.rs`: the `vdo_qat` table line.
 #[path = "../../../drivers/vdo_qat/config.rs"]
 pub mod vdo_qat_config;
+
+/// `drivers/vdo_qat/format.rs`: superblock, `Loc` and `Item` encodings.
+#[path = "../../../drivers/vdo_qat/format.rs"]
+pub mod vdo_qat_format;
+
+/// `drivers/vdo_qat/dedup.rs`: the bounded dedup index.
+#[path = "../../../drivers/vdo_qat/dedup.rs"]
+pub mod vdo_qat_dedup;

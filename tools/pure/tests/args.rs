@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use std::ffi::{CStr, CString};
 use vq_pure::args::{parse_u64, ArgErrorKind, Args};
 use vq_pure::fmtbuf::BufWriter;
-use vq_pure::vdo_qat_config::{write_table, Config};
+use vq_pure::vdo_qat_config::Config;
 
 fn words(line: &str) -> Vec<CString> {
     line.split_whitespace()
@@ -14,30 +14,50 @@ fn words(line: &str) -> Vec<CString> {
         .collect()
 }
 
-fn parse(line: &str, len: u64) -> Result<(String, u64, bool), (ArgErrorKind, usize)> {
+/// (dev, logical blocks, compression, dedup, index MiB, low water, metadata)
+type Parsed = (String, u64, bool, bool, u64, Option<u64>, Option<u64>);
+
+fn parse(line: &str, len: u64) -> Result<Parsed, (ArgErrorKind, usize)> {
     let owned = words(line);
     let refs: Vec<&CStr> = owned.iter().map(|c| c.as_c_str()).collect();
     Config::parse(Args::new(&refs), len)
         .map(|c| {
             (
                 c.dev_path.to_str().unwrap().to_owned(),
-                c.offset,
-                c.ignore_discard,
+                c.logical_blocks,
+                c.compression,
+                c.dedup,
+                c.index_mib,
+                c.low_water,
+                c.metadata_blocks,
             )
         })
         .map_err(|e| (e.kind, e.position))
 }
 
+fn table(line: &str, len: u64) -> String {
+    let owned = words(line);
+    let refs: Vec<&CStr> = owned.iter().map(|c| c.as_c_str()).collect();
+    let c = Config::parse(Args::new(&refs), len).unwrap();
+    let mut buf = [0u8; 256];
+    let mut w = BufWriter::new(&mut buf);
+    c.write_table(&mut w, c.dev_path.to_str().unwrap()).unwrap();
+    String::from_utf8(w.as_bytes().to_vec()).unwrap()
+}
+
 #[test]
 fn valid_lines() {
     assert_eq!(
-        parse("/dev/loop0 0", 8),
-        Ok(("/dev/loop0".into(), 0, false))
+        parse("/dev/loop0 2048", 2048),
+        Ok(("/dev/loop0".into(), 256, true, true, 16, None, None))
     );
-    assert_eq!(parse("7:0 2048 0", 8), Ok(("7:0".into(), 2048, false)));
     assert_eq!(
-        parse("7:0 2048 1 ignore_discard", 8),
-        Ok(("7:0".into(), 2048, true))
+        parse("7:0 16 4 compression off low_water 9", 16),
+        Ok(("7:0".into(), 2, false, true, 16, Some(9), None))
+    );
+    assert_eq!(
+        parse("7:0 16 6 dedup off index_memory 64 metadata_blocks 600", 16),
+        Ok(("7:0".into(), 2, true, false, 64, None, Some(600)))
     );
 }
 
@@ -50,14 +70,19 @@ fn malformed_lines() {
         ("/dev/loop0 -1", Invalid, 2),
         ("/dev/loop0 0x10", Invalid, 2),
         ("/dev/loop0 99999999999999999999", OutOfRange, 2),
-        ("/dev/loop0 18446744073709551615", OutOfRange, 2),
-        ("/dev/loop0 0 1", Missing, 4),
-        ("/dev/loop0 0 9 a b c d e f g h i", OutOfRange, 3),
-        ("/dev/loop0 0 x", Invalid, 3),
-        ("/dev/loop0 0 1 compress", Unknown, 4),
-        ("/dev/loop0 0 2 ignore_discard ignore_discard", Duplicate, 5),
-        ("/dev/loop0 0 0 trailing", TooMany, 4),
-        ("/dev/loop0 0 1 ignore_discard trailing", TooMany, 5),
+        ("/dev/loop0 4", OutOfRange, 2),
+        ("/dev/loop0 16", OutOfRange, 2),
+        ("/dev/loop0 8 1", Missing, 4),
+        ("/dev/loop0 8 17 a b c d e f g h i", OutOfRange, 3),
+        ("/dev/loop0 8 x", Invalid, 3),
+        ("/dev/loop0 8 2 compress on", Unknown, 4),
+        ("/dev/loop0 8 2 compression yes", Invalid, 5),
+        ("/dev/loop0 8 4 dedup on dedup on", Duplicate, 6),
+        ("/dev/loop0 8 2 index_memory 0", OutOfRange, 5),
+        ("/dev/loop0 8 2 index_memory 4097", OutOfRange, 5),
+        ("/dev/loop0 8 2 metadata_blocks 511", OutOfRange, 5),
+        ("/dev/loop0 8 0 trailing", TooMany, 4),
+        ("/dev/loop0 8 1 dedup", Missing, 5),
     ];
     for &(line, kind, pos) in cases {
         assert_eq!(parse(line, 8), Err((kind, pos)), "line {line:?}");
@@ -65,29 +90,13 @@ fn malformed_lines() {
 }
 
 #[test]
-fn fits() {
-    let owned = words("/dev/x 100");
-    let refs: Vec<&CStr> = owned.iter().map(|c| c.as_c_str()).collect();
-    let c = Config::parse(Args::new(&refs), 28).unwrap();
-    assert!(c.check_fits(28, 128).is_ok());
-    assert_eq!(
-        c.check_fits(29, 128).unwrap_err().kind,
-        ArgErrorKind::OutOfRange
-    );
-    assert_eq!(
-        c.check_fits(u64::MAX, u64::MAX).unwrap_err().kind,
-        ArgErrorKind::OutOfRange
-    );
-}
-
-#[test]
 fn table_round_trip() {
-    let mut buf = [0u8; 64];
-    let mut w = BufWriter::new(&mut buf);
-    write_table(&mut w, "7:0", 2048, true).unwrap();
-    assert_eq!(w.as_bytes(), b"7:0 2048 1 ignore_discard");
-    let line = String::from_utf8(w.as_bytes().to_vec()).unwrap();
-    assert_eq!(parse(&line, 8), Ok(("7:0".into(), 2048, true)));
+    let t = table("7:0 2048 4 compression off low_water 100", 2048);
+    assert_eq!(
+        t,
+        "7:0 2048 8 compression off dedup on index_memory 16 low_water 100"
+    );
+    assert_eq!(parse(&t, 2048), parse("7:0 2048 4 compression off low_water 100", 2048));
 }
 
 #[test]
@@ -120,17 +129,15 @@ proptest! {
     /// Any line either parses into a config that prints back to itself, or
     /// fails naming a position inside the line (or one past its end).
     #[test]
-    fn any_line_parses_or_names_a_word(ws in proptest::collection::vec("[a-z_0-9/:]{1,12}", 0..8), len in 1u64..u64::MAX) {
-        let line = ws.join(" ");
+    fn any_line_parses_or_names_a_word(ws in proptest::collection::vec(prop_oneof![
+        Just("on".to_string()), Just("off".to_string()), Just("dedup".to_string()),
+        Just("compression".to_string()), Just("index_memory".to_string()),
+        Just("low_water".to_string()), "[a-z_0-9/:]{1,12}"], 0..10), len in 1u64..64) {
+        let len = len * 8;
+        let line = format!("/dev/x {len} {}", ws.join(" "));
         match parse(&line, len) {
-            Ok((dev, off, ign)) => {
-                let mut buf = [0u8; 256];
-                let mut w = BufWriter::new(&mut buf);
-                write_table(&mut w, &dev, off, ign).unwrap();
-                let again = String::from_utf8(w.as_bytes().to_vec()).unwrap();
-                prop_assert_eq!(parse(&again, len), Ok((dev, off, ign)));
-            }
-            Err((_, pos)) => prop_assert!(pos >= 1 && pos <= ws.len() + 1),
+            Ok(p) => prop_assert_eq!(parse(&table(&line, len), len), Ok(p)),
+            Err((_, pos)) => prop_assert!(pos >= 1 && pos <= ws.len() + 3),
         }
     }
 

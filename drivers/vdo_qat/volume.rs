@@ -1,0 +1,1429 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The volume: block map, dedup, compression, packing, space and commits.
+//!
+//! Bios are split by device-mapper at 4 KiB boundaries (`max_io_len`), so
+//! each read or write touches one LBN. `map` queues a bio on the lane of
+//! its LBN (`lbn % lanes`); each lane is a work item on the volume's
+//! unbound workqueue, so lanes run in parallel on all CPUs while the bios
+//! of one LBN stay in order (read-modify-write of partial blocks needs
+//! that). Discards (whole ranges) and flushes go to lane 0.
+//!
+//! A write, in its lane: copy the data (read-modify-write for a partial
+//! block); an all-zero block just drops the mapping; otherwise SHA-256 it
+//! and look it up in the dedup index; on a hit take a reference on the
+//! stored copy. On a miss compress it with acomp deflate, frame a gzip
+//! member, and if the member fits the 90% rule add it to the open packer
+//! bin, else store the block raw in a new data block. The bin is written
+//! as one 4 KiB block when the next fragment does not fit, when a FUA write
+//! joins it, and whenever no bio is queued on any lane; the bios in it
+//! complete then.
+//!
+//! Data blocks are always written out of place into blocks that were free
+//! at the last commit, and the metadata is a persistent-data transaction,
+//! so a crash returns the volume to its last commit. Commits happen on
+//! PREFLUSH, FUA, discard, suspend, and when freed blocks are needed.
+//!
+//! Locking: `meta` (one mutex) guards the metadata transaction, the index
+//! and the counters that must match them; it is held for btree updates
+//! only, never across data I/O. `bin` guards the packer bin and is held
+//! while the bin is written.
+
+use crate::compress::gzip;
+use crate::dedup::{self, Index, Slot};
+use crate::format::{self, Item, Loc, Superblock, BLOCK};
+use core::fmt::Write;
+use kernel::alloc::KVVec;
+use kernel::new_condvar;
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
+use kernel::workqueue::{Work, WorkItem};
+use kstor::acomp::Acomp;
+use kstor::bio::{BioList, Op, OwnedBio, Status};
+use kstor::blkdev::{Bdev, BlockBuf, SECTORS_PER_BLOCK};
+use kstor::crc32::crc32;
+use kstor::dm::EventNotifier;
+use kstor::hash::sha256;
+use kstor::pdata::{BlockManager, Store};
+use kstor::sgl::Sgl;
+use kstor::wq::OwnedQueue;
+use kstor::zlib::Inflater;
+
+/// Counters reported by `status` and the `stats` message. Exact: each is
+/// bumped once per event.
+pub struct Stats {
+    /// Read bios.
+    pub reads: Atomic<u64>,
+    /// Write bios with data.
+    pub writes: Atomic<u64>,
+    /// Empty PREFLUSH bios.
+    pub flushes: Atomic<u64>,
+    /// Writes with FUA.
+    pub fua: Atomic<u64>,
+    /// Discard bios.
+    pub discards: Atomic<u64>,
+    /// Writes shorter than a block (read-modify-write).
+    pub partial_writes: Atomic<u64>,
+    /// Blocks written as all zeros (stored as unmapped).
+    pub zero_blocks: Atomic<u64>,
+    /// Writes that shared an existing copy.
+    pub dedup_hits: Atomic<u64>,
+    /// Blocks stored as gzip fragments.
+    pub compressed: Atomic<u64>,
+    /// Blocks stored raw (incompressible, over 90%, or compression off).
+    pub raw: Atomic<u64>,
+    /// Packed blocks written.
+    pub packed_blocks: Atomic<u64>,
+    /// Fragments read whose gzip CRC-32 or length did not match.
+    pub crc_errors: Atomic<u64>,
+    /// Writes failed for lack of space.
+    pub enospc: Atomic<u64>,
+    /// Metadata commits.
+    pub commits: Atomic<u64>,
+    /// Data blocks discarded on the data device after being freed.
+    pub discards_passed: Atomic<u64>,
+    /// Compressions that failed with an error other than "no room".
+    pub compress_errors: Atomic<u64>,
+    /// Reads retried because the mapping changed under them.
+    pub read_retries: Atomic<u64>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            reads: Atomic::new(0),
+            writes: Atomic::new(0),
+            flushes: Atomic::new(0),
+            fua: Atomic::new(0),
+            discards: Atomic::new(0),
+            partial_writes: Atomic::new(0),
+            zero_blocks: Atomic::new(0),
+            dedup_hits: Atomic::new(0),
+            compressed: Atomic::new(0),
+            raw: Atomic::new(0),
+            packed_blocks: Atomic::new(0),
+            crc_errors: Atomic::new(0),
+            enospc: Atomic::new(0),
+            commits: Atomic::new(0),
+            discards_passed: Atomic::new(0),
+            compress_errors: Atomic::new(0),
+            read_retries: Atomic::new(0),
+        }
+    }
+}
+
+/// Volume mode.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Reads and writes.
+    Normal,
+    /// Metadata failed: reads only, writes fail with EIO.
+    ReadOnly,
+}
+
+/// Options from the table line and messages.
+pub struct Options {
+    /// Compress new blocks.
+    pub compression: Atomic<bool>,
+    /// Deduplicate new blocks.
+    pub dedup: Atomic<bool>,
+    /// Logical size, 4 KiB blocks.
+    pub logical_blocks: u64,
+    /// Low-water mark, free data blocks; `None`: 1/16 of them.
+    pub low_water: Option<u64>,
+    /// Metadata region at format; `None`: the default.
+    pub metadata_blocks: Option<u64>,
+    /// Index memory, MiB.
+    pub index_mib: u64,
+}
+
+/// A fragment waiting in the bin.
+struct Frag {
+    lbn: u64,
+    offset: u16,
+    len: u16,
+    digest: Option<[u8; dedup::DIGEST_LEN]>,
+    /// Same content as the earlier fragment at this index of the bin:
+    /// shares its item instead of storing the bytes again (in-flight
+    /// dedup, as dm-vdo's hash locks).
+    dup_of: Option<usize>,
+    /// The LBN was written or discarded again after this fragment joined
+    /// the bin: do not map it when the bin is written.
+    superseded: bool,
+}
+
+/// The packer bin: fragments gathered into one 4 KiB block.
+///
+/// A write whose fragment joins the bin is acknowledged at once, as a disk
+/// acknowledges a write into its volatile cache: reads of the LBN are
+/// served from the bin, and the bin is written (and mapped) when it is
+/// full, before any flush completes, for FUA writes, and at suspend.
+struct Bin {
+    buf: BlockBuf,
+    used: usize,
+    frags: KVec<Frag>,
+    /// Writing a bin failed: acknowledged data was lost, so the next flush
+    /// fails with this error.
+    failed: Option<Error>,
+}
+
+/// State under the metadata lock.
+struct Meta {
+    store: Option<Store>,
+    sb: Superblock,
+    index: Index<KVVec<Slot>>,
+    /// PBNs freed since the last commit: discarded after it.
+    freed: KVec<u64>,
+    dirty: bool,
+    mode: Mode,
+    /// Allocations whose mapping is not inserted yet; commits wait for 0.
+    inflight: u32,
+    /// A commit is waiting: new allocations wait.
+    commit_waiting: bool,
+    /// Commits in this session (reads retry if it moved).
+    epoch: u64,
+    low_water_raised: bool,
+}
+
+/// A vdo_qat volume.
+#[pin_data]
+pub struct Volume {
+    #[pin]
+    meta: Mutex<Meta>,
+    #[pin]
+    meta_cv: CondVar,
+    #[pin]
+    bin: Mutex<Bin>,
+    /// Data device, for data I/O outside the metadata lock.
+    data: Bdev,
+    /// Second reference, for the block manager at each open.
+    meta_bdev: Bdev,
+    data_start: Atomic<u64>,
+    /// Bios queued on lanes and not yet handled.
+    pending: Atomic<u64>,
+    /// The options.
+    pub opts: Options,
+    /// The counters.
+    pub stats: Stats,
+    events: EventNotifier,
+    driver: [u8; 32],
+    /// Compressions done by a driver other than `deflate-generic`.
+    pub offloaded: Atomic<u64>,
+}
+
+/// Resources of one lane (used by its work item only).
+struct LaneRes {
+    acomp: Option<Acomp>,
+    inflater: Inflater,
+    data: BlockBuf,
+    cbuf: BlockBuf,
+    rbuf: BlockBuf,
+}
+
+/// One lane: a queue of bios and the work item that drains it.
+#[pin_data]
+pub struct Lane {
+    vol: Arc<Volume>,
+    #[pin]
+    queue: SpinLock<BioList>,
+    #[pin]
+    res: Mutex<LaneRes>,
+    #[pin]
+    work: Work<Lane>,
+}
+
+kernel::impl_has_work! {
+    impl HasWork<Self> for Lane { self.work }
+}
+
+impl WorkItem for Lane {
+    type Pointer = Arc<Lane>;
+
+    fn run(this: Arc<Lane>) {
+        loop {
+            let Some(bio) = this.queue.lock().pop() else {
+                break;
+            };
+            {
+                let mut res = this.res.lock();
+                this.vol.handle(&mut res, bio);
+            }
+            this.vol.pending.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
+/// The lanes and their workqueue.
+pub struct Lanes {
+    lanes: KVec<Arc<Lane>>,
+    wq: OwnedQueue,
+}
+
+impl Lanes {
+    /// `n` lanes over `vol`, each with its own compressor (if `deflate` is
+    /// available) and inflater.
+    ///
+    /// # Errors
+    ///
+    /// `ENOMEM`.
+    pub fn new(vol: &Arc<Volume>, n: usize) -> Result<Self> {
+        let wq = OwnedQueue::new(c"vdo_qat")?;
+        let mut lanes = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            let res = LaneRes {
+                acomp: Acomp::new(c"deflate").ok(),
+                inflater: Inflater::new(GFP_KERNEL)?,
+                data: BlockBuf::new_zeroed(GFP_KERNEL)?,
+                cbuf: BlockBuf::new_zeroed(GFP_KERNEL)?,
+                rbuf: BlockBuf::new_zeroed(GFP_KERNEL)?,
+            };
+            let lane = Arc::pin_init(
+                pin_init!(Lane {
+                    vol: vol.clone(),
+                    queue <- kernel::new_spinlock!(BioList::new()),
+                    res <- new_mutex!(res),
+                    work <- kernel::new_work!("vdo_qat::Lane"),
+                }),
+                GFP_KERNEL,
+            )?;
+            lanes.push(lane, GFP_KERNEL)?;
+        }
+        Ok(Lanes { lanes, wq })
+    }
+
+    /// Queues `bio` on the lane of `lbn`.
+    pub fn queue(&self, lbn: u64, bio: OwnedBio<'static>) {
+        let n = self.lanes.len().max(1) as u64;
+        let Some(lane) = self.lanes.get((lbn % n) as usize) else {
+            bio.end(Status::ioerr());
+            return;
+        };
+        lane.vol.pending.add(1, Relaxed);
+        lane.queue.lock().push(bio);
+        // Fails only if already queued, in which case it will see the bio.
+        let _ = self.wq.enqueue(lane.clone());
+    }
+}
+
+fn errno_status(e: Error) -> Status {
+    Status::from_error(e)
+}
+
+impl Volume {
+    /// A closed volume on `data` (two references to the data device).
+    ///
+    /// # Errors
+    ///
+    /// `ENOMEM`.
+    pub fn new(
+        data: Bdev,
+        meta_bdev: Bdev,
+        opts: Options,
+        events: EventNotifier,
+        driver: &CStr,
+    ) -> Result<Arc<Self>> {
+        let nslots = dedup::slots_for_mib(opts.index_mib);
+        let slots = KVVec::from_elem(Slot::default(), nslots, GFP_KERNEL)?;
+        let mut name = [0u8; 32];
+        let d = driver.to_bytes();
+        let n = d.len().min(31);
+        name[..n].copy_from_slice(&d[..n]);
+        let bin = Bin {
+            buf: BlockBuf::new_zeroed(GFP_KERNEL)?,
+            used: 0,
+            frags: KVec::with_capacity(format::MAX_FRAGMENTS, GFP_KERNEL)?,
+            failed: None,
+        };
+        Arc::pin_init(
+            pin_init!(Volume {
+                meta <- new_mutex!(Meta {
+                    store: None,
+                    sb: Superblock::default(),
+                    index: Index::new(slots),
+                    freed: KVec::new(),
+                    dirty: false,
+                    mode: Mode::Normal,
+                    inflight: 0,
+                    commit_waiting: false,
+                    epoch: 0,
+                    low_water_raised: false,
+                }),
+                meta_cv <- new_condvar!(),
+                bin <- new_mutex!(bin),
+                data,
+                meta_bdev,
+                data_start: Atomic::new(0),
+                pending: Atomic::new(0),
+                opts,
+                stats: Stats::default(),
+                events,
+                driver: name,
+                offloaded: Atomic::new(0),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The compression driver name (`qat_deflate`, `deflate-generic`).
+    pub fn driver(&self) -> &str {
+        let n = self.driver.iter().position(|&b| b == 0).unwrap_or(32);
+        core::str::from_utf8(&self.driver[..n]).unwrap_or("?")
+    }
+
+    fn low_water(&self, data_blocks: u64) -> u64 {
+        self.opts.low_water.unwrap_or(data_blocks / 16)
+    }
+
+    /// Formats the device: `dev_blocks` 4 KiB blocks, `metadata` of them
+    /// for metadata. Commits an empty volume.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` if the device is too small, metadata or I/O errors.
+    pub fn format(&self, dev_blocks: u64, metadata: u64) -> Result {
+        if metadata < 2 || dev_blocks < metadata + 16 {
+            return Err(EINVAL);
+        }
+        let data_blocks = (dev_blocks - metadata).min(format::MAX_PBN);
+        let bm = BlockManager::new(self.meta_bdev.clone_ref())?;
+        let mut store = Store::create(bm, metadata, data_blocks)?;
+        let sb = Superblock {
+            flags: 0,
+            data_start: metadata,
+            data_blocks,
+            logical_blocks: self.opts.logical_blocks,
+            map_root: store.btree_empty()?,
+            item_root: store.btree_empty()?,
+            mapped: 0,
+            items: 0,
+            phys_used: 0,
+            generation: 1,
+        };
+        store.commit(|b, m, d| {
+            b[16..].fill(0);
+            sb.encode(b);
+            Superblock::encode_roots(b, m, d);
+        })
+    }
+
+    /// Reads and checks the superblock without opening the metadata.
+    ///
+    /// # Errors
+    ///
+    /// `EILSEQ`/`ENOTBLK` for a bad checksum, `EINVAL` for a superblock
+    /// that fails [`Superblock::decode`] (logged), I/O errors.
+    pub fn read_superblock(&self, name: &str) -> Result<Superblock> {
+        let bm = BlockManager::new(self.meta_bdev.clone_ref())?;
+        let mut b = BlockBuf::new_zeroed(GFP_KERNEL)?;
+        bm.read_block(0, true, &mut b).inspect_err(|e| {
+            pr_err!("{}: superblock checksum or location bad (error {})\n", name, e.to_errno());
+        })?;
+        let dev_blocks = self.meta_bdev.size_sectors() / SECTORS_PER_BLOCK;
+        Superblock::decode(&b, dev_blocks).map_err(|e| {
+            pr_err!("{}: superblock refused: {:?}\n", name, e);
+            EINVAL
+        })
+    }
+
+    /// Opens the metadata if it is not open (first resume of this table):
+    /// loads the superblock, then applies a grown logical size or data
+    /// device, and commits those changes.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Volume::read_superblock`]; `EINVAL` for a smaller logical
+    /// size than the volume's; metadata errors.
+    pub fn open(&self, name: &str) -> Result {
+        let mut m = self.meta.lock();
+        if m.store.is_none() {
+            let bm = BlockManager::new(self.meta_bdev.clone_ref())?;
+            let mut b = BlockBuf::new_zeroed(GFP_KERNEL)?;
+            bm.read_block(0, true, &mut b)?;
+            let dev_blocks = self.meta_bdev.size_sectors() / SECTORS_PER_BLOCK;
+            let sb = Superblock::decode(&b, dev_blocks).map_err(|e| {
+                pr_err!("{}: superblock refused: {:?}\n", name, e);
+                EINVAL
+            })?;
+            let (mr, dr) = Superblock::roots(&b);
+            let store = Store::open(bm, &mr, &dr).inspect_err(|e| {
+                pr_err!("{}: cannot open metadata: error {}\n", name, e.to_errno());
+            })?;
+            m.store = Some(store);
+            m.sb = sb;
+            m.mode = if sb.flags & format::FLAG_READ_ONLY != 0 {
+                Mode::ReadOnly
+            } else {
+                Mode::Normal
+            };
+            self.data_start.store(sb.data_start, Relaxed);
+        }
+        if self.opts.logical_blocks < m.sb.logical_blocks {
+            pr_err!(
+                "{}: logical size {} blocks is smaller than the volume's {}: shrinking is not supported\n",
+                name,
+                self.opts.logical_blocks,
+                m.sb.logical_blocks
+            );
+            return Err(EINVAL);
+        }
+        if self.opts.logical_blocks > m.sb.logical_blocks {
+            pr_info!(
+                "{}: logical size grows from {} to {} blocks\n",
+                name,
+                m.sb.logical_blocks,
+                self.opts.logical_blocks
+            );
+            m.sb.logical_blocks = self.opts.logical_blocks;
+            m.dirty = true;
+        }
+        let dev_blocks = self.meta_bdev.size_sectors() / SECTORS_PER_BLOCK;
+        let avail = dev_blocks
+            .saturating_sub(m.sb.data_start)
+            .min(format::MAX_PBN);
+        if avail > m.sb.data_blocks && m.mode == Mode::Normal {
+            let extra = avail - m.sb.data_blocks;
+            if let Some(s) = m.store.as_mut() {
+                s.data_extend(extra)?;
+            }
+            pr_info!(
+                "{}: data device grew: {} more data blocks\n",
+                name,
+                extra
+            );
+            m.sb.data_blocks = avail;
+            m.dirty = true;
+        }
+        m.low_water_raised = false;
+        let r = self.commit_locked(&mut m);
+        drop(m);
+        r
+    }
+
+    /// Writes the bin out, then commits; for suspend and teardown.
+    pub fn quiesce(&self) {
+        let _ = self.flush();
+    }
+
+    /// Drops the open metadata (after [`Volume::quiesce`]).
+    pub fn close(&self) {
+        let mut m = self.meta.lock();
+        m.store = None;
+    }
+
+    /// Handles one bio (in its lane).
+    fn handle(&self, res: &mut LaneRes, bio: OwnedBio<'static>) {
+        match bio.op() {
+            Op::Read => {
+                self.stats.reads.add(1, Relaxed);
+                let mut bio = bio;
+                let r = self.read_bio(res, &mut bio);
+                bio.end(match r {
+                    Ok(()) => Status::OK,
+                    Err(e) => errno_status(e),
+                });
+            }
+            Op::Write if bio.size() == 0 => {
+                self.stats.flushes.add(1, Relaxed);
+                let r = self.flush();
+                bio.end(match r {
+                    Ok(()) => Status::OK,
+                    Err(e) => errno_status(e),
+                });
+            }
+            Op::Write => {
+                self.stats.writes.add(1, Relaxed);
+                if bio.is_fua() {
+                    self.stats.fua.add(1, Relaxed);
+                }
+                match self.write_bio(res, bio) {
+                    Ok(None) => {}
+                    Ok(Some(b)) => b.end(Status::OK),
+                    Err((b, e)) => b.end(errno_status(e)),
+                }
+            }
+            Op::Discard => {
+                self.stats.discards.add(1, Relaxed);
+                let r = self.discard_bio(&bio);
+                bio.end(match r {
+                    Ok(()) => Status::OK,
+                    Err(e) => errno_status(e),
+                });
+            }
+            _ => bio.end(errno_status(EOPNOTSUPP)),
+        }
+    }
+
+    /// The LBN of a one-block bio and its byte range inside the block.
+    fn lbn_of(&self, bio: &OwnedBio<'_>, logical: u64) -> Result<(u64, usize, usize)> {
+        let s = bio.sector();
+        let lbn = s / SECTORS_PER_BLOCK;
+        let off = ((s % SECTORS_PER_BLOCK) * 512) as usize;
+        let len = bio.size() as usize;
+        if lbn >= logical || off + len > BLOCK || len == 0 {
+            return Err(EIO);
+        }
+        Ok((lbn, off, len))
+    }
+
+    fn logical(&self) -> u64 {
+        self.meta.lock().sb.logical_blocks
+    }
+
+    fn read_bio(&self, res: &mut LaneRes, bio: &mut OwnedBio<'static>) -> Result {
+        let (lbn, off, len) = self.lbn_of(bio, self.logical())?;
+        let LaneRes {
+            data,
+            rbuf,
+            inflater,
+            ..
+        } = res;
+        self.read_lbn(lbn, data, rbuf, inflater)?;
+        // Copy the bio's part of the block into its pages.
+        let mut at = off;
+        if let Some(segs) = bio.segments_mut() {
+            for mut seg in segs {
+                let n = seg.len() as usize;
+                if at + n > off + len {
+                    return Err(EIO);
+                }
+                seg.copy_from_slice(&data[at..at + n]);
+                at += n;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads LBN `lbn` into `out` (zeros if unmapped), using `rbuf` for the
+    /// stored block.
+    fn read_lbn(&self, lbn: u64, out: &mut BlockBuf, rbuf: &mut BlockBuf, inf: &mut Inflater) -> Result {
+        if let Some(r) = self.read_from_bin(lbn, out, inf) {
+            return r;
+        }
+        for _ in 0..8 {
+            let (loc, epoch) = {
+                let mut m = self.meta.lock();
+                let (map_root, nb, epoch) = (m.sb.map_root, m.sb.data_blocks, m.epoch);
+                let store = m.store.as_mut().ok_or(EIO)?;
+                let v = store.lookup(map_root, lbn)?;
+                let loc = match v {
+                    None => None,
+                    Some(v) => Some(Loc::decode(v, nb).map_err(|_| {
+                        pr_err!("vdo_qat: corrupt mapping of LBN {}: {:#x}\n", lbn, v);
+                        EIO
+                    })?),
+                };
+                (loc, epoch)
+            };
+            let Some(loc) = loc else {
+                out.fill(0);
+                return Ok(());
+            };
+            let ds = self.data_start.load(Relaxed);
+            self.data.read_block((ds + loc.pbn) * SECTORS_PER_BLOCK, rbuf)?;
+            let r = if loc.is_fragment() {
+                self.decode_fragment(rbuf, loc, out, inf).inspect_err(|_| {
+                    // Never share a copy that no longer reads back.
+                    self.forget_digest(loc);
+                })
+            } else {
+                out.copy_from_slice(&rbuf[..]);
+                Ok(())
+            };
+            // The block may have been freed and reused while we read it
+            // (only possible across a commit): then read again.
+            let same = {
+                let mut m = self.meta.lock();
+                let (map_root, e) = (m.sb.map_root, m.epoch);
+                let store = m.store.as_mut().ok_or(EIO)?;
+                e == epoch || store.lookup(map_root, lbn)? == Some(loc.encode())
+            };
+            if same {
+                return r;
+            }
+            self.stats.read_retries.add(1, Relaxed);
+        }
+        Err(EIO)
+    }
+
+    /// Drops the dedup index entry of the item at `loc`.
+    fn forget_digest(&self, loc: Loc) {
+        let mut m = self.meta.lock();
+        let Meta {
+            store, sb, index, ..
+        } = &mut *m;
+        if let Some(store) = store.as_mut() {
+            if let Ok(Some(v)) = store.lookup(sb.item_root, loc.encode()) {
+                let it = Item::decode(v);
+                if it.slot != 0 {
+                    index.remove_if(it.slot - 1, loc.encode());
+                }
+            }
+        }
+    }
+
+    fn decode_fragment(&self, blk: &BlockBuf, loc: Loc, out: &mut BlockBuf, inf: &mut Inflater) -> Result {
+        let start = usize::from(loc.offset);
+        let end = start + usize::from(loc.len);
+        let bad = || {
+            self.stats.crc_errors.add(1, Relaxed);
+            EIO
+        };
+        let m = gzip::parse(blk.get(start..end).ok_or(EIO)?).map_err(|_| bad())?;
+        let n = inf.inflate_raw(m.deflate, &mut out[..]).map_err(|_| bad())?;
+        if n != BLOCK || m.isize != BLOCK as u32 || crc32(&out[..]) != m.crc32 {
+            return Err(bad());
+        }
+        Ok(())
+    }
+
+    /// Handles a write bio; returns it if it is complete, `None` if it
+    /// waits in the bin, or it and an error.
+    fn write_bio(
+        &self,
+        res: &mut LaneRes,
+        bio: OwnedBio<'static>,
+    ) -> Result<Option<OwnedBio<'static>>, (OwnedBio<'static>, Error)> {
+        let r = self.write_inner(res, &bio);
+        match r {
+            Ok(Placed::Done) => {
+                if bio.is_fua() {
+                    if let Err(e) = self.commit() {
+                        return Err((bio, e));
+                    }
+                }
+                Ok(Some(bio))
+            }
+            Ok(Placed::Fragment(frag)) => match self.add_to_bin(res, frag, bio.is_fua()) {
+                Ok(()) => Ok(Some(bio)),
+                Err(e) => Err((bio, e)),
+            },
+            Err(e) => Err((bio, e)),
+        }
+    }
+
+    fn write_inner(&self, res: &mut LaneRes, bio: &OwnedBio<'static>) -> Result<Placed> {
+        let (lbn, off, len) = self.lbn_of(bio, self.logical())?;
+        if self.meta.lock().mode != Mode::Normal {
+            return Err(EIO);
+        }
+        let LaneRes {
+            data,
+            rbuf,
+            inflater,
+            cbuf,
+            acomp,
+        } = res;
+        if len < BLOCK {
+            self.stats.partial_writes.add(1, Relaxed);
+            self.read_lbn(lbn, data, rbuf, inflater)?;
+        }
+        let mut at = off;
+        for seg in bio.segments() {
+            let n = seg.len() as usize;
+            if at + n > off + len {
+                return Err(EIO);
+            }
+            seg.copy_to_slice(&mut data[at..at + n]);
+            at += n;
+        }
+        if data.iter().all(|&b| b == 0) {
+            self.stats.zero_blocks.add(1, Relaxed);
+            self.supersede(lbn, lbn + 1);
+            self.set_mapping(lbn, None)?;
+            return Ok(Placed::Done);
+        }
+        let digest = if self.opts.dedup.load(Relaxed) {
+            Some(sha256(&data[..]))
+        } else {
+            None
+        };
+        if let Some(d) = &digest {
+            if self.try_dedup(lbn, d)? {
+                self.stats.dedup_hits.add(1, Relaxed);
+                return Ok(Placed::Done);
+            }
+        }
+        if self.opts.compression.load(Relaxed) {
+            if let Some(ac) = acomp.as_mut() {
+                if let Some(mlen) = self.compress(ac, data, cbuf) {
+                    return Ok(Placed::Fragment(Frag {
+                        lbn,
+                        offset: 0,
+                        len: mlen as u16,
+                        digest,
+                        dup_of: None,
+                        superseded: false,
+                    }));
+                }
+            }
+        }
+        self.stats.raw.add(1, Relaxed);
+        self.supersede(lbn, lbn + 1);
+        self.store_raw(lbn, data, digest)?;
+        Ok(Placed::Done)
+    }
+
+    /// Compresses `data` into a gzip member at the start of `cbuf`; `None`
+    /// if it does not fit the 90% rule or the compressor failed.
+    fn compress(&self, ac: &mut Acomp, data: &BlockBuf, cbuf: &mut BlockBuf) -> Option<usize> {
+        let budget = gzip::deflate_budget(BLOCK);
+        let r = {
+            let mut src = Sgl::from_slice(&data[..], GFP_KERNEL).ok()?;
+            let dst_buf = &mut cbuf[gzip::HEADER_LEN..gzip::HEADER_LEN + budget];
+            let mut dst = Sgl::from_mut_slice(dst_buf, GFP_KERNEL).ok()?;
+            ac.compress(&mut src, &mut dst)
+        };
+        let dlen = match r {
+            Ok(n) => n,
+            Err(e) if e == ENOSPC || e == E2BIG => return None,
+            Err(_) => {
+                self.stats.compress_errors.add(1, Relaxed);
+                return None;
+            }
+        };
+        if self.driver() != "deflate-generic" {
+            self.offloaded.add(1, Relaxed);
+        }
+        let n = gzip::frame_in_place(&mut cbuf[..], dlen, crc32(&data[..]), BLOCK as u32).ok()?;
+        (n <= gzip::max_member(BLOCK)).then_some(n)
+    }
+
+    /// Shares the stored copy of `digest` if the index knows one.
+    fn try_dedup(&self, lbn: u64, digest: &[u8; dedup::DIGEST_LEN]) -> Result<bool> {
+        // Lock order: bin, then meta.
+        let mut bin = self.bin.lock();
+        let mut m = self.meta.lock();
+        let Some((slot, locv)) = m.index.lookup(digest) else {
+            return Ok(false);
+        };
+        let loc = {
+            let Meta { store, sb, .. } = &mut *m;
+            let store = store.as_mut().ok_or(EIO)?;
+            let known = store.lookup(sb.item_root, locv)?.is_some();
+            let loc = Loc::decode(locv, sb.data_blocks).map_err(|_| EIO)?;
+            known.then_some(loc)
+        };
+        let Some(loc) = loc else {
+            // Stale entry (cannot happen while items remove theirs).
+            m.index.remove_if(slot, locv);
+            return Ok(false);
+        };
+        self.item_get_locked(&mut m, loc)?;
+        Self::supersede_locked(&mut bin, lbn, lbn + 1);
+        drop(bin);
+        self.map_locked(&mut m, lbn, Some(loc)).map(|_| true)
+    }
+
+    /// Takes one more reference on the item at `loc`.
+    fn item_get_locked(&self, m: &mut Meta, loc: Loc) -> Result {
+        let Meta { store, sb, .. } = m;
+        let store = store.as_mut().ok_or(EIO)?;
+        let locv = loc.encode();
+        let mut item = Item::decode(store.lookup(sb.item_root, locv)?.ok_or(EIO)?);
+        item.refs = item.refs.checked_add(1).ok_or(EOVERFLOW)?;
+        sb.item_root = store.insert(sb.item_root, locv, item.encode())?;
+        Ok(())
+    }
+
+    /// Stores `data` raw in a new block and maps `lbn` to it.
+    fn store_raw(&self, lbn: u64, data: &BlockBuf, digest: Option<[u8; dedup::DIGEST_LEN]>) -> Result {
+        let pbn = self.alloc()?;
+        let ds = self.data_start.load(Relaxed);
+        let w = self.data.write_block((ds + pbn) * SECTORS_PER_BLOCK, data, Default::default());
+        let mut m = self.meta.lock();
+        let r = match w {
+            Ok(()) => self.new_item_locked(&mut m, Loc::raw(pbn), digest.as_ref(), false, 1)
+                .and_then(|_| self.map_locked(&mut m, lbn, Some(Loc::raw(pbn)))),
+            Err(e) => self.release_block_locked(&mut m, pbn).and(Err(e)),
+        };
+        self.alloc_done(&mut m);
+        drop(m);
+        r
+    }
+
+    /// Allocates a data block (refcount 1), counting it in flight until
+    /// [`Volume::alloc_done`]. Commits once to reclaim freed blocks before
+    /// failing with `ENOSPC`.
+    fn alloc(&self) -> Result<u64> {
+        let mut raise = false;
+        let r = (|| {
+            let mut m = self.meta.lock();
+            while m.commit_waiting {
+                self.meta_cv.wait(&mut m);
+            }
+            if m.mode != Mode::Normal {
+                return Err(EIO);
+            }
+            let mut retried = false;
+            loop {
+                let store = m.store.as_mut().ok_or(EIO)?;
+                match store.data_new_block() {
+                    Ok(b) => {
+                        let free = store.data_nr_free().unwrap_or(0);
+                        m.sb.phys_used += 1;
+                        m.inflight += 1;
+                        m.dirty = true;
+                        let lw = self.low_water(m.sb.data_blocks);
+                        if free < lw && !m.low_water_raised {
+                            m.low_water_raised = true;
+                            raise = true;
+                        }
+                        return Ok(b);
+                    }
+                    Err(e) if e == ENOSPC && !retried && !m.freed.is_empty() => {
+                        retried = true;
+                        self.commit_locked(&mut m)?;
+                    }
+                    Err(e) => {
+                        if e == ENOSPC {
+                            self.stats.enospc.add(1, Relaxed);
+                        } else {
+                            self.fail_locked(&mut m, e);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        })();
+        if raise {
+            pr_warn!("vdo_qat: free data blocks below the low-water mark\n");
+            self.events.raise();
+        }
+        r
+    }
+
+    fn alloc_done(&self, m: &mut Meta) {
+        m.inflight = m.inflight.saturating_sub(1);
+        if m.inflight == 0 {
+            self.meta_cv.notify_all();
+        }
+    }
+
+    /// Drops the reference of a block allocated but never mapped.
+    fn release_block_locked(&self, m: &mut Meta, pbn: u64) -> Result {
+        let store = m.store.as_mut().ok_or(EIO)?;
+        if store.data_dec(pbn)? == 0 {
+            m.sb.phys_used = m.sb.phys_used.saturating_sub(1);
+            m.freed.push(pbn, GFP_KERNEL)?;
+        }
+        Ok(())
+    }
+
+    /// Creates the item record of a stored copy (one reference), indexes
+    /// its digest; `extra_ref` takes one more data-block reference (the
+    /// second and later fragments of a packed block).
+    fn new_item_locked(
+        &self,
+        m: &mut Meta,
+        loc: Loc,
+        digest: Option<&[u8; 32]>,
+        extra_ref: bool,
+        refs: u32,
+    ) -> Result {
+        let Meta {
+            store, sb, index, ..
+        } = m;
+        let store = store.as_mut().ok_or(EIO)?;
+        if extra_ref {
+            store.data_inc(loc.pbn)?;
+        }
+        let slot = match digest {
+            Some(d) => index.insert(d, loc.encode()).map_or(0, |s| s + 1),
+            None => 0,
+        };
+        // The LBNs that `map_locked` maps next.
+        let item = Item { refs, slot };
+        sb.item_root = store.insert(sb.item_root, loc.encode(), item.encode())?;
+        sb.items += 1;
+        Ok(())
+    }
+
+    /// Points `lbn` at `loc` (whose item already counts this reference),
+    /// or unmaps it; releases the previous mapping's reference.
+    fn map_locked(&self, m: &mut Meta, lbn: u64, loc: Option<Loc>) -> Result {
+        let r = Self::map_inner(m, lbn, loc);
+        if let Err(e) = r {
+            if e != ENOSPC {
+                self.fail_locked(m, e);
+            }
+        }
+        r
+    }
+
+    fn map_inner(m: &mut Meta, lbn: u64, loc: Option<Loc>) -> Result {
+        let Meta {
+            store,
+            sb,
+            index,
+            freed,
+            dirty,
+            ..
+        } = m;
+        let store = store.as_mut().ok_or(EIO)?;
+        let old = store.lookup(sb.map_root, lbn)?;
+        match loc {
+            Some(l) => sb.map_root = store.insert(sb.map_root, lbn, l.encode())?,
+            None if old.is_some() => sb.map_root = store.remove(sb.map_root, lbn)?,
+            None => {}
+        }
+        match (old.is_some(), loc.is_some()) {
+            (false, true) => sb.mapped += 1,
+            (true, false) => sb.mapped = sb.mapped.saturating_sub(1),
+            _ => {}
+        }
+        *dirty = true;
+        if let Some(o) = old {
+            put_item(store, sb, index, freed, o)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the mapping of `lbn` (no new item).
+    fn set_mapping(&self, lbn: u64, loc: Option<Loc>) -> Result {
+        let mut m = self.meta.lock();
+        if m.mode != Mode::Normal {
+            return Err(EIO);
+        }
+        self.map_locked(&mut m, lbn, loc)
+    }
+
+    /// Marks the bin's fragments of LBNs `[b0, b1)` superseded.
+    fn supersede(&self, b0: u64, b1: u64) {
+        Self::supersede_locked(&mut self.bin.lock(), b0, b1);
+    }
+
+    fn supersede_locked(bin: &mut Bin, b0: u64, b1: u64) {
+        for f in bin.frags.iter_mut() {
+            if f.lbn >= b0 && f.lbn < b1 {
+                f.superseded = true;
+            }
+        }
+    }
+
+    /// Reads LBN `lbn` from the bin, if a live fragment of it is there.
+    fn read_from_bin(&self, lbn: u64, out: &mut BlockBuf, inf: &mut Inflater) -> Option<Result> {
+        let bin = self.bin.lock();
+        let f = bin.frags.iter().rev().find(|f| f.lbn == lbn && !f.superseded)?;
+        let src = f.dup_of.and_then(|i| bin.frags.get(i)).unwrap_or(f);
+        let loc = Loc {
+            pbn: 0,
+            offset: src.offset,
+            len: src.len,
+        };
+        Some(self.decode_fragment(&bin.buf, loc, out, inf))
+    }
+
+    /// Adds the fragment in `res.cbuf` to the bin (writing the bin first if
+    /// it does not fit); with `fua`, writes the bin and commits.
+    fn add_to_bin(&self, res: &mut LaneRes, mut frag: Frag, fua: bool) -> Result {
+        let len = usize::from(frag.len);
+        let mut bin = self.bin.lock();
+        Self::supersede_locked(&mut bin, frag.lbn, frag.lbn + 1);
+        let mut dup = frag.digest.and_then(|d| {
+            bin.frags
+                .iter()
+                .position(|f| f.dup_of.is_none() && f.digest == Some(d))
+        });
+        if bin.frags.len() >= format::MAX_FRAGMENTS || (dup.is_none() && bin.used + len > BLOCK) {
+            self.write_bin(&mut bin);
+            dup = None;
+        }
+        if let Some(i) = dup {
+            self.stats.dedup_hits.add(1, Relaxed);
+            frag.dup_of = Some(i);
+        } else {
+            self.stats.compressed.add(1, Relaxed);
+            let at = bin.used;
+            bin.buf[at..at + len].copy_from_slice(&res.cbuf[..len]);
+            frag.offset = at as u16;
+            bin.used += len;
+        }
+        // Capacity for MAX_FRAGMENTS was reserved at creation.
+        bin.frags.push(frag, GFP_KERNEL)?;
+        if fua {
+            self.write_bin(&mut bin);
+            drop(bin);
+            return self.flush();
+        }
+        Ok(())
+    }
+
+    /// Writes the bin if it holds anything.
+    pub fn close_bin(&self) {
+        let mut bin = self.bin.lock();
+        self.write_bin(&mut bin);
+    }
+
+    /// Makes every acknowledged write durable: writes the bin, commits.
+    ///
+    /// # Errors
+    ///
+    /// A failed bin write since the last flush (acknowledged data was
+    /// lost), or [`Volume::commit`]'s errors.
+    pub fn flush(&self) -> Result {
+        let failed = {
+            let mut bin = self.bin.lock();
+            self.write_bin(&mut bin);
+            bin.failed.take()
+        };
+        self.commit()?;
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Writes the bin's block and maps its live fragments; empties it.
+    fn write_bin(&self, bin: &mut Bin) {
+        if bin.frags.is_empty() {
+            return;
+        }
+        // References each stored fragment gets: its own LBN unless
+        // superseded, plus live duplicates.
+        let mut users = [0u32; format::MAX_FRAGMENTS];
+        for (i, f) in bin.frags.iter().enumerate() {
+            if !f.superseded {
+                let o = f.dup_of.unwrap_or(i);
+                if let Some(u) = users.get_mut(o) {
+                    *u += 1;
+                }
+            }
+        }
+        if users.iter().any(|&u| u > 0) {
+            if let Err(e) = self.write_bin_block(bin, &users) {
+                pr_err!(
+                    "vdo_qat: cannot write a packed block (error {}): {} acknowledged writes lost\n",
+                    e.to_errno(),
+                    users.iter().sum::<u32>()
+                );
+                bin.failed = Some(e);
+            }
+        }
+        bin.frags.clear();
+        bin.used = 0;
+    }
+
+    fn write_bin_block(&self, bin: &mut Bin, users: &[u32; format::MAX_FRAGMENTS]) -> Result {
+        let pbn = self.alloc()?;
+        let used = bin.used;
+        bin.buf[used..].fill(0);
+        let ds = self.data_start.load(Relaxed);
+        let w = self
+            .data
+            .write_block((ds + pbn) * SECTORS_PER_BLOCK, &bin.buf, Default::default());
+        let mut m = self.meta.lock();
+        let r = match w {
+            Ok(()) => (|| {
+                let mut first = true;
+                for (i, f) in bin.frags.iter().enumerate() {
+                    let n = users.get(i).copied().unwrap_or(0);
+                    if f.dup_of.is_some() || n == 0 {
+                        continue;
+                    }
+                    let loc = Loc {
+                        pbn,
+                        offset: f.offset,
+                        len: f.len,
+                    };
+                    self.new_item_locked(&mut m, loc, f.digest.as_ref(), !first, n)?;
+                    first = false;
+                    for g in bin.frags.iter() {
+                        let live = !g.superseded;
+                        if live && (core::ptr::eq(g, f) || g.dup_of == Some(i)) {
+                            self.map_locked(&mut m, g.lbn, Some(loc))?;
+                        }
+                    }
+                }
+                Ok(())
+            })(),
+            Err(e) => self.release_block_locked(&mut m, pbn).and(Err(e)),
+        };
+        self.alloc_done(&mut m);
+        drop(m);
+        self.stats.packed_blocks.add(1, Relaxed);
+        r
+    }
+
+    fn discard_bio(&self, bio: &OwnedBio<'static>) -> Result {
+        let s = bio.sector();
+        let e = s + u64::from(bio.sectors());
+        // Only whole blocks are unmapped.
+        let b0 = s.div_ceil(SECTORS_PER_BLOCK);
+        let b1 = e / SECTORS_PER_BLOCK;
+        if b0 >= b1 {
+            return Ok(());
+        }
+        self.supersede(b0, b1);
+        {
+            let mut m = self.meta.lock();
+            if m.mode != Mode::Normal {
+                return Err(EIO);
+            }
+            let r = (|| {
+                let Meta {
+                    store,
+                    sb,
+                    index,
+                    freed,
+                    dirty,
+                    ..
+                } = &mut *m;
+                let store = store.as_mut().ok_or(EIO)?;
+                let mut sbc = *sb;
+                let (root, n) = store.remove_range(sb.map_root, b0, b1, |st, v| {
+                    put_item(st, &mut sbc, index, freed, v)
+                })?;
+                sbc.map_root = root;
+                sbc.mapped = sbc.mapped.saturating_sub(n);
+                *sb = sbc;
+                *dirty = true;
+                Ok(())
+            })();
+            if let Err(e) = r {
+                self.fail_locked(&mut m, e);
+                return Err(e);
+            }
+        }
+        // Pass the freed blocks down now.
+        self.commit()
+    }
+
+    /// Commits the metadata transaction (waits for in-flight allocations).
+    ///
+    /// # Errors
+    ///
+    /// `EIO` in read-only mode or on a failed commit (which makes the
+    /// volume read-only).
+    pub fn commit(&self) -> Result {
+        let mut m = self.meta.lock();
+        self.commit_locked(&mut m)
+    }
+
+    fn commit_locked(&self, m: &mut kernel::sync::MutexGuard<'_, Meta>) -> Result {
+        while m.inflight > 0 {
+            m.commit_waiting = true;
+            self.meta_cv.wait(m);
+        }
+        m.commit_waiting = false;
+        self.meta_cv.notify_all();
+        if !m.dirty {
+            return Ok(());
+        }
+        if m.mode != Mode::Normal {
+            return Err(EIO);
+        }
+        let Meta { store, sb, .. } = &mut **m;
+        let Some(store) = store.as_mut() else {
+            return Err(EIO);
+        };
+        sb.generation += 1;
+        let sbc = *sb;
+        let r = store.commit(|b, mr, dr| {
+            b[16..].fill(0);
+            sbc.encode(b);
+            Superblock::encode_roots(b, mr, dr);
+        });
+        if let Err(e) = r {
+            self.fail_locked(m, e);
+            return Err(EIO);
+        }
+        self.stats.commits.add(1, Relaxed);
+        m.dirty = false;
+        m.epoch += 1;
+        // Freed blocks become allocatable now; discard them on the data
+        // device before anything can reuse them (we hold the lock).
+        let ds = self.data_start.load(Relaxed);
+        let mut freed = core::mem::take(&mut m.freed);
+        freed.sort_unstable();
+        let mut i = 0;
+        while i < freed.len() {
+            let start = freed[i];
+            let mut j = i + 1;
+            while j < freed.len() && freed[j] == freed[j - 1] + 1 {
+                j += 1;
+            }
+            let n = (j - i) as u64;
+            if self
+                .data
+                .discard((ds + start) * SECTORS_PER_BLOCK, n * SECTORS_PER_BLOCK)
+                .is_ok()
+            {
+                self.stats.discards_passed.add(n, Relaxed);
+            }
+            i = j;
+        }
+        freed.clear();
+        m.freed = freed;
+        Ok(())
+    }
+
+    /// Enters read-only mode after metadata error `e`.
+    fn fail_locked(&self, m: &mut Meta, e: Error) {
+        if m.mode == Mode::Normal {
+            pr_err!(
+                "vdo_qat: metadata operation failed (error {}): volume is now read-only\n",
+                e.to_errno()
+            );
+            m.mode = Mode::ReadOnly;
+            m.sb.flags |= format::FLAG_READ_ONLY;
+        }
+    }
+
+    /// Sets compression or dedup on or off.
+    pub fn set_feature(&self, compression: bool, on: bool) {
+        if compression {
+            self.opts.compression.store(on, Relaxed);
+        } else {
+            self.opts.dedup.store(on, Relaxed);
+        }
+    }
+
+    /// Writes the status line (see the admin guide).
+    pub fn write_status(&self, out: &mut impl Write) -> core::fmt::Result {
+        let m = self.meta.lock();
+        let sb = m.sb;
+        let mode = match (m.store.is_some(), m.mode) {
+            (false, _) => "closed",
+            (true, Mode::Normal) => "normal",
+            (true, Mode::ReadOnly) => "read-only",
+        };
+        let lw = if m.low_water_raised { "low" } else { "ok" };
+        drop(m);
+        write!(
+            out,
+            "{} {} {} {} {} {} {} {} {} {} {}",
+            mode,
+            sb.mapped,
+            sb.logical_blocks,
+            sb.phys_used,
+            sb.data_blocks,
+            sb.mapped - sb.items.min(sb.mapped),
+            sb.items - sb.phys_used.min(sb.items),
+            self.driver(),
+            self.offloaded.load(Relaxed),
+            0,
+            lw
+        )
+    }
+
+    /// Writes every counter, `key=value` separated by spaces.
+    pub fn write_stats(&self, out: &mut impl Write) -> core::fmt::Result {
+        let s = &self.stats;
+        let m = self.meta.lock();
+        let sb = m.sb;
+        let idx_used = m.index.used();
+        let idx_cap = m.index.capacity();
+        let epoch = m.epoch;
+        drop(m);
+        write!(
+            out,
+            "reads={} writes={} flushes={} fua={} discards={} partial_writes={} zero_blocks={} \
+             dedup_hits={} compressed={} raw={} packed_blocks={} crc_errors={} enospc={} \
+             commits={} discards_passed={} compress_errors={} read_retries={} offloaded={} \
+             fallback=0 mapped={} items={} phys_used={} data_blocks={} logical_blocks={} \
+             data_start={} generation={} epoch={} index_used={} index_capacity={} \
+             compression={} dedup={}",
+            s.reads.load(Relaxed),
+            s.writes.load(Relaxed),
+            s.flushes.load(Relaxed),
+            s.fua.load(Relaxed),
+            s.discards.load(Relaxed),
+            s.partial_writes.load(Relaxed),
+            s.zero_blocks.load(Relaxed),
+            s.dedup_hits.load(Relaxed),
+            s.compressed.load(Relaxed),
+            s.raw.load(Relaxed),
+            s.packed_blocks.load(Relaxed),
+            s.crc_errors.load(Relaxed),
+            s.enospc.load(Relaxed),
+            s.commits.load(Relaxed),
+            s.discards_passed.load(Relaxed),
+            s.compress_errors.load(Relaxed),
+            s.read_retries.load(Relaxed),
+            self.offloaded.load(Relaxed),
+            sb.mapped,
+            sb.items,
+            sb.phys_used,
+            sb.data_blocks,
+            sb.logical_blocks,
+            sb.data_start,
+            sb.generation,
+            epoch,
+            idx_used,
+            idx_cap,
+            if self.opts.compression.load(Relaxed) { "on" } else { "off" },
+            if self.opts.dedup.load(Relaxed) { "on" } else { "off" },
+        )
+    }
+
+    /// Writes where LBN `lbn` is stored: `unmapped`, or `<device sector of
+    /// the block> <offset> <len> <refs>` (`len` 0: raw block).
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` beyond the logical size; metadata errors.
+    pub fn write_map(&self, lbn: u64, out: &mut impl Write) -> Result {
+        let mut m = self.meta.lock();
+        let Meta { store, sb, .. } = &mut *m;
+        if lbn >= sb.logical_blocks {
+            return Err(EINVAL);
+        }
+        let store = store.as_mut().ok_or(EIO)?;
+        match store.lookup(sb.map_root, lbn)? {
+            None => {
+                let _ = write!(out, "unmapped");
+            }
+            Some(v) => {
+                let loc = Loc::decode(v, sb.data_blocks).map_err(|_| EIO)?;
+                let it = Item::decode(store.lookup(sb.item_root, v)?.ok_or(EIO)?);
+                let _ = write!(
+                    out,
+                    "{} {} {} {}",
+                    (sb.data_start + loc.pbn) * SECTORS_PER_BLOCK,
+                    loc.offset,
+                    loc.len,
+                    it.refs
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a write's data went.
+enum Placed {
+    /// Mapped (zero, dedup or raw).
+    Done,
+    /// Compressed into `res.cbuf`, to be packed.
+    Fragment(Frag),
+}
+
+/// Drops one reference of item `locv` (see [`Volume::put_item_locked`]).
+fn put_item(
+    store: &mut Store,
+    sb: &mut Superblock,
+    index: &mut Index<KVVec<Slot>>,
+    freed: &mut KVec<u64>,
+    locv: u64,
+) -> Result {
+    let loc = Loc::decode(locv, sb.data_blocks).map_err(|_| EIO)?;
+    let Some(iv) = store.lookup(sb.item_root, locv)? else {
+        pr_err!("vdo_qat: mapping to PBN {} has no item record\n", loc.pbn);
+        return Err(EIO);
+    };
+    let mut item = Item::decode(iv);
+    if item.refs > 1 {
+        item.refs -= 1;
+        sb.item_root = store.insert(sb.item_root, locv, item.encode())?;
+        return Ok(());
+    }
+    sb.item_root = store.remove(sb.item_root, locv)?;
+    sb.items = sb.items.saturating_sub(1);
+    if item.slot != 0 {
+        index.remove_if(item.slot - 1, locv);
+    }
+    if store.data_dec(loc.pbn)? == 0 {
+        sb.phys_used = sb.phys_used.saturating_sub(1);
+        freed.push(loc.pbn, GFP_KERNEL)?;
+    }
+    Ok(())
+}
