@@ -16,6 +16,7 @@ use crate::bio::{Op, OpFlags};
 use crate::dm::DmDev;
 use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
+use kernel::alloc::flags::__GFP_ZERO;
 use kernel::error::to_result;
 use kernel::prelude::*;
 
@@ -39,8 +40,10 @@ impl BlockBuf {
     ///
     /// `ENOMEM`.
     pub fn new_zeroed(flags: kernel::alloc::Flags) -> Result<Self> {
+        let b = KBox::<[u8; BLOCK_SIZE]>::new_uninit(flags | __GFP_ZERO)?;
+        // SAFETY: `__GFP_ZERO` zeroed the bytes, a valid `[u8; N]`.
         // INVARIANT: `KBox` allocates with kmalloc.
-        Ok(BlockBuf(KBox::new([0u8; BLOCK_SIZE], flags)?))
+        Ok(BlockBuf(unsafe { b.assume_init() }))
     }
 }
 
@@ -58,6 +61,10 @@ impl DerefMut for BlockBuf {
 }
 
 /// A held block device.
+///
+/// The reference keeps the device open, but device-mapper's claim on it
+/// ends when the target that got it is destroyed: drop every `Bdev` in
+/// the target's `dtr` at the latest.
 ///
 /// # Invariants
 ///

@@ -24,6 +24,7 @@
 use crate::bindings;
 use crate::blkdev::{Bdev, BlockBuf, BLOCK_SIZE};
 use core::ptr::NonNull;
+use kernel::alloc::flags::__GFP_ZERO;
 use kernel::error::to_result;
 use kernel::prelude::*;
 
@@ -161,26 +162,16 @@ impl Store {
             },
             GFP_KERNEL,
         )?;
-        let mut collect = KBox::new(
-            Collector {
-                info: bindings::dm_btree_info {
-                    tm: tm.as_ptr(),
-                    levels: 1,
-                    value_type: vt,
-                },
-                c: bindings::kstor_collect {
-                    vals: core::ptr::null_mut(),
-                    len: 0,
-                    cap: LEAF_MAX as u32,
-                    overflow: false,
-                },
-                vals: [0; LEAF_MAX],
-            },
-            GFP_KERNEL,
-        )?;
-        collect.c.vals = collect.vals.as_mut_ptr();
-        collect.info.value_type.context = (&raw mut collect.c).cast();
+        // Zeroed on the heap: the 2 KiB of values never touch the stack.
+        let collect = KBox::<Collector>::new_uninit(GFP_KERNEL | __GFP_ZERO)?;
+        // SAFETY: all-zero bytes are a valid `Collector` (integers, null
+        // pointers, `None` function pointers, `false`).
+        let mut collect = unsafe { collect.assume_init() };
+        collect.info.tm = tm.as_ptr();
+        collect.info.levels = 1;
+        collect.info.value_type = vt;
         collect.info.value_type.dec = Some(bindings::kstor_collect_dec);
+        collect.c.cap = LEAF_MAX as u32;
         Ok((info, collect))
     }
 
@@ -206,11 +197,17 @@ impl Store {
         let guard = PartialStore { tm, msm, dsm: None };
         // The metadata space map covers the whole device (up to its
         // 16 GiB limit): mark the data region used so it never allocates
-        // there.
+        // there. Its own bitmaps, made just now, must lie below the data.
         let mut nr = 0u64;
         // SAFETY: `msm` is valid.
         to_result(unsafe { bindings::kstor_sm_get_nr_blocks(msm.as_ptr(), &mut nr) })?;
         if data_start < nr {
+            let mut c = 0u32;
+            // SAFETY: `msm` is valid and `data_start` lies within it.
+            to_result(unsafe { bindings::kstor_sm_get_count(msm.as_ptr(), data_start, &mut c) })?;
+            if c != 0 {
+                return Err(EINVAL);
+            }
             // SAFETY: `msm` is valid and the range lies within it.
             to_result(unsafe { bindings::kstor_sm_inc_blocks(msm.as_ptr(), data_start, nr) })?;
         }
@@ -383,26 +380,27 @@ impl Store {
         Ok(new_root)
     }
 
-    /// Removes the entries with keys in `[begin, end)`, in steps of at most
-    /// 256 consecutive keys (`dm_btree_remove_leaves`), skipping unmapped
-    /// stretches with one lookup, and calls `each(store, value)` for every
-    /// removed value. Returns the new root and the number removed.
+    /// Removes the entries with keys in `[begin, end)` from the btree at
+    /// `*root`, in runs of at most 256 consecutive keys
+    /// (`dm_btree_remove_leaves`), skipping unmapped stretches with one
+    /// lookup, and calls `each(store, value)` for every removed value.
+    /// Updates `*root` as it goes; returns the number removed.
     ///
     /// # Errors
     ///
     /// `ENOSPC`, I/O errors, or an error from `each` (the removal so far
-    /// stands in the current transaction).
+    /// stands in the current transaction, under `*root`).
     pub fn remove_range(
         &mut self,
-        mut root: u64,
+        root: &mut u64,
         begin: u64,
         end: u64,
         mut each: impl FnMut(&mut Self, u64) -> Result,
-    ) -> Result<(u64, u64)> {
+    ) -> Result<u64> {
         let mut total = 0u64;
         let mut cur = begin;
         while cur < end {
-            let Some((k, _)) = self.lookup_next(root, cur)? else {
+            let Some((k, _)) = self.lookup_next(*root, cur)? else {
                 break;
             };
             if k >= end {
@@ -413,28 +411,32 @@ impl Store {
             let mut n: u32 = 0;
             self.collect.c.len = 0;
             self.collect.c.overflow = false;
+            // Derived afresh for each call: nothing else writes `c` or
+            // `vals` until it returns.
+            self.collect.c.vals = self.collect.vals.as_mut_ptr();
+            self.collect.info.value_type.context = (&raw mut self.collect.c).cast();
             // `dm_btree_remove_leaves` removes every key up to its end: cap
             // the step at as many keys as the collector holds.
             let step_end = end.min(k.saturating_add(LEAF_MAX as u64));
             // SAFETY: `collect.info` is valid with its collector (type
             // invariant); out-pointers are valid.
             to_result(unsafe {
-                bindings::dm_btree_remove_leaves(&mut self.collect.info, root, &mut key, step_end, &mut new_root, &mut n)
+                bindings::dm_btree_remove_leaves(&mut self.collect.info, *root, &mut key, step_end, &mut new_root, &mut n)
             })?;
-            root = new_root;
-            if self.collect.c.overflow || n == 0 {
+            *root = new_root;
+            if self.collect.c.overflow || n == 0 || self.collect.c.len != n {
                 return Err(EINVAL);
             }
-            let len = self.collect.c.len as usize;
-            let mut vals = [0u64; LEAF_MAX];
-            vals[..len].copy_from_slice(&self.collect.vals[..len]);
-            for v in &vals[..len] {
-                each(self, *v)?;
+            // `each` never reaches the collector (it uses `info`).
+            for i in 0..n as usize {
+                let v = self.collect.vals.get(i).copied().ok_or(EINVAL)?;
+                each(self, v)?;
             }
             total += u64::from(n);
-            cur = step_end;
+            // `remove_leaves` stops at the first gap: go on from there.
+            cur = key.max(k + 1);
         }
-        Ok((root, total))
+        Ok(total)
     }
 
     /// Allocates a data block (reference count 1), never one that was in

@@ -397,3 +397,13 @@ void kstor_sha256(const u8 *data, size_t len, u8 *out)
 {
 	sha256(data, len, out);
 }
+
+unsigned int kstor_noio_save(void)
+{
+	return memalloc_noio_save();
+}
+
+void kstor_noio_restore(unsigned int flags)
+{
+	memalloc_noio_restore(flags);
+}

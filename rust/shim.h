@@ -96,6 +96,9 @@ struct bio_list;
 void kstor_bio_list_add(struct bio_list *bl, struct bio *bio);
 struct bio *kstor_bio_list_pop(struct bio_list *bl);
 
+/* memalloc_noio_save() / memalloc_noio_restore(). */
+unsigned int kstor_noio_save(void);
+void kstor_noio_restore(unsigned int flags);
 /* alloc_workqueue(name, WQ_MEM_RECLAIM | WQ_UNBOUND, 0); NULL on failure. */
 struct workqueue_struct;
 struct workqueue_struct *kstor_alloc_wq(const char *name);

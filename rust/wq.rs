@@ -60,3 +60,15 @@ impl Drop for OwnedQueue {
         unsafe { bindings::destroy_workqueue(self.ptr.as_ptr()) };
     }
 }
+
+/// Runs `f` with `memalloc_noio` set: allocations inside it (including
+/// `GFP_KERNEL` ones in callees) do not start I/O for reclaim, which could
+/// come back to the device a storage worker serves.
+pub fn noio<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: sets a flag of the current task; restored below.
+    let flags = unsafe { bindings::kstor_noio_save() };
+    let r = f();
+    // SAFETY: restores what `kstor_noio_save` returned, in the same task.
+    unsafe { bindings::kstor_noio_restore(flags) };
+    r
+}

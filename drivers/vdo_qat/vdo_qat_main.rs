@@ -120,7 +120,8 @@ impl dm::TargetOps for VdoQat {
             metadata_blocks: c.metadata_blocks,
             index_mib: c.index_mib,
         };
-        let vol = volume::Volume::new(data, meta_bdev, opts, events, driver)
+        let begin = cfg.target().begin();
+        let vol = volume::Volume::new(data, meta_bdev, begin, opts, events, driver)
             .map_err(ctr_err(c"Cannot allocate memory"))?;
         drop(probe);
         if fresh {
@@ -179,9 +180,11 @@ impl dm::TargetOps for VdoQat {
         vol.close();
     }
 
-    fn map(&self, _ti: &Target, bio: OwnedBio<'static>) -> Mapping {
+    fn map(&self, ti: &Target, bio: OwnedBio<'static>) -> Mapping {
         let lbn = match bio.op() {
-            Op::Read | Op::Write if bio.size() > 0 => bio.sector() / SECTORS_PER_BLOCK,
+            Op::Read | Op::Write if bio.size() > 0 => {
+                bio.sector().saturating_sub(ti.begin()) / SECTORS_PER_BLOCK
+            }
             _ => 0,
         };
         self.lanes.queue(lbn, bio);
@@ -193,7 +196,10 @@ impl dm::TargetOps for VdoQat {
     }
 
     fn postsuspend(&self, _ti: &Target) {
+        // Commit, then close: a table reload opens the volume again in the
+        // new table's preresume, from what is on the device.
         self.vol.quiesce();
+        self.vol.close();
     }
 
     fn status(&self, _ti: &Target, kind: StatusType, out: &mut BufWriter<'_>) {
@@ -262,7 +268,7 @@ impl dm::TargetOps for VdoQat {
         limits.set_io_min(4096);
         limits.set_io_opt(4096);
         // Whole ranges (max_discard_granularity), in 4 KiB blocks.
-        limits.set_discard(4096, 1 << 23);
+        limits.set_discard(4096, 1 << 21);
     }
 }
 

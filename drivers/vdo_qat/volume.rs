@@ -14,10 +14,11 @@
 //! and look it up in the dedup index; on a hit take a reference on the
 //! stored copy. On a miss compress it with acomp deflate, frame a gzip
 //! member, and if the member fits the 90% rule add it to the open packer
-//! bin, else store the block raw in a new data block. The bin is written
-//! as one 4 KiB block when the next fragment does not fit, when a FUA write
-//! joins it, and whenever no bio is queued on any lane; the bios in it
-//! complete then.
+//! bin, else store the block raw in a new data block. The write is
+//! acknowledged once its member is in the bin (as a disk acknowledges a
+//! write into its volatile cache); the bin is written as one 4 KiB block
+//! when the next fragment does not fit, before a flush completes, for a FUA
+//! write, and at suspend.
 //!
 //! Data blocks are always written out of place into blocks that were free
 //! at the last commit, and the metadata is a persistent-data transaction,
@@ -174,8 +175,9 @@ struct Meta {
     store: Option<Store>,
     sb: Superblock,
     index: Index<KVVec<Slot>>,
-    /// PBNs freed since the last commit: discarded after it.
-    freed: KVec<u64>,
+    /// PBNs freed since the last commit: discarded after it (those still
+    /// free then).
+    freed: KVVec<u64>,
     dirty: bool,
     mode: Mode,
     /// Allocations whose mapping is not inserted yet; commits wait for 0.
@@ -201,6 +203,8 @@ pub struct Volume {
     /// Second reference, for the block manager at each open.
     meta_bdev: Bdev,
     data_start: Atomic<u64>,
+    /// First sector of the target in the mapped device (`ti->begin`).
+    begin: u64,
     /// Bios queued on lanes and not yet handled.
     pending: Atomic<u64>,
     /// The options.
@@ -248,7 +252,7 @@ impl WorkItem for Lane {
             };
             {
                 let mut res = this.res.lock();
-                this.vol.handle(&mut res, bio);
+                kstor::wq::noio(|| this.vol.handle(&mut res, bio));
             }
             this.vol.pending.fetch_sub(1, Relaxed);
         }
@@ -320,6 +324,7 @@ impl Volume {
     pub fn new(
         data: Bdev,
         meta_bdev: Bdev,
+        begin: u64,
         opts: Options,
         events: EventNotifier,
         driver: &CStr,
@@ -342,7 +347,7 @@ impl Volume {
                     store: None,
                     sb: Superblock::default(),
                     index: Index::new(slots),
-                    freed: KVec::new(),
+                    freed: KVVec::new(),
                     dirty: false,
                     mode: Mode::Normal,
                     inflight: 0,
@@ -355,6 +360,7 @@ impl Volume {
                 data,
                 meta_bdev,
                 data_start: Atomic::new(0),
+                begin,
                 pending: Atomic::new(0),
                 opts,
                 stats: Stats::default(),
@@ -506,10 +512,23 @@ impl Volume {
         let _ = self.flush();
     }
 
-    /// Drops the open metadata (after [`Volume::quiesce`]).
+    /// Fails the volume on a metadata error from `r`.
+    fn check_meta<T>(&self, m: &mut Meta, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            self.fail_locked(m, *e);
+        }
+        r
+    }
+
+    /// Drops the open metadata (after [`Volume::quiesce`]); the next
+    /// [`Volume::open`] loads it again from the device. A table reload
+    /// opens the new table's store only after the old one is closed here
+    /// (postsuspend of the old table precedes preresume of the new one).
     pub fn close(&self) {
         let mut m = self.meta.lock();
         m.store = None;
+        m.freed.clear();
+        m.dirty = false;
     }
 
     /// Handles one bio (in its lane).
@@ -557,7 +576,7 @@ impl Volume {
 
     /// The LBN of a one-block bio and its byte range inside the block.
     fn lbn_of(&self, bio: &OwnedBio<'_>, logical: u64) -> Result<(u64, usize, usize)> {
-        let s = bio.sector();
+        let s = bio.sector().checked_sub(self.begin).ok_or(EIO)?;
         let lbn = s / SECTORS_PER_BLOCK;
         let off = ((s % SECTORS_PER_BLOCK) * 512) as usize;
         let len = bio.size() as usize;
@@ -602,9 +621,9 @@ impl Volume {
             return r;
         }
         for _ in 0..8 {
-            let (loc, epoch) = {
+            let loc = {
                 let mut m = self.meta.lock();
-                let (map_root, nb, epoch) = (m.sb.map_root, m.sb.data_blocks, m.epoch);
+                let (map_root, nb) = (m.sb.map_root, m.sb.data_blocks);
                 let store = m.store.as_mut().ok_or(EIO)?;
                 let v = store.lookup(map_root, lbn)?;
                 let loc = match v {
@@ -614,7 +633,7 @@ impl Volume {
                         EIO
                     })?),
                 };
-                (loc, epoch)
+                loc
             };
             let Some(loc) = loc else {
                 out.fill(0);
@@ -632,12 +651,14 @@ impl Volume {
                 Ok(())
             };
             // The block may have been freed and reused while we read it
-            // (only possible across a commit): then read again.
+            // (a discard in another lane): then read again. If the LBN
+            // still maps to it, it was never freed: only this lane writes
+            // the LBN, and a freed block is unmapped first.
             let same = {
                 let mut m = self.meta.lock();
-                let (map_root, e) = (m.sb.map_root, m.epoch);
+                let map_root = m.sb.map_root;
                 let store = m.store.as_mut().ok_or(EIO)?;
-                e == epoch || store.lookup(map_root, lbn)? == Some(loc.encode())
+                store.lookup(map_root, lbn)? == Some(loc.encode())
             };
             if same {
                 return r;
@@ -810,7 +831,8 @@ impl Volume {
             m.index.remove_if(slot, locv);
             return Ok(false);
         };
-        self.item_get_locked(&mut m, loc)?;
+        let r = self.item_get_locked(&mut m, loc);
+        self.check_meta(&mut m, r)?;
         Self::supersede_locked(&mut bin, lbn, lbn + 1);
         drop(bin);
         self.map_locked(&mut m, lbn, Some(loc)).map(|_| true)
@@ -834,8 +856,11 @@ impl Volume {
         let w = self.data.write_block((ds + pbn) * SECTORS_PER_BLOCK, data, Default::default());
         let mut m = self.meta.lock();
         let r = match w {
-            Ok(()) => self.new_item_locked(&mut m, Loc::raw(pbn), digest.as_ref(), false, 1)
-                .and_then(|_| self.map_locked(&mut m, lbn, Some(Loc::raw(pbn)))),
+            Ok(()) => {
+                let r = self.new_item_locked(&mut m, Loc::raw(pbn), digest.as_ref(), false, 1);
+                self.check_meta(&mut m, r)
+                    .and_then(|_| self.map_locked(&mut m, lbn, Some(Loc::raw(pbn))))
+            }
             Err(e) => self.release_block_locked(&mut m, pbn).and(Err(e)),
         };
         self.alloc_done(&mut m);
@@ -903,12 +928,15 @@ impl Volume {
 
     /// Drops the reference of a block allocated but never mapped.
     fn release_block_locked(&self, m: &mut Meta, pbn: u64) -> Result {
-        let store = m.store.as_mut().ok_or(EIO)?;
-        if store.data_dec(pbn)? == 0 {
-            m.sb.phys_used = m.sb.phys_used.saturating_sub(1);
-            m.freed.push(pbn, GFP_KERNEL)?;
-        }
-        Ok(())
+        let r = (|| {
+            let store = m.store.as_mut().ok_or(EIO)?;
+            if store.data_dec(pbn)? == 0 {
+                m.sb.phys_used = m.sb.phys_used.saturating_sub(1);
+                m.freed.push(pbn, GFP_KERNEL)?;
+            }
+            Ok(())
+        })();
+        self.check_meta(m, r)
     }
 
     /// Creates the item record of a stored copy (one reference), indexes
@@ -943,11 +971,11 @@ impl Volume {
     /// Points `lbn` at `loc` (whose item already counts this reference),
     /// or unmaps it; releases the previous mapping's reference.
     fn map_locked(&self, m: &mut Meta, lbn: u64, loc: Option<Loc>) -> Result {
+        // Any metadata error, even ENOSPC, may leave a half-made update:
+        // never commit it (dm-thin aborts the transaction likewise).
         let r = Self::map_inner(m, lbn, loc);
         if let Err(e) = r {
-            if e != ENOSPC {
-                self.fail_locked(m, e);
-            }
+            self.fail_locked(m, e);
         }
         r
     }
@@ -1124,7 +1152,8 @@ impl Volume {
                         offset: f.offset,
                         len: f.len,
                     };
-                    self.new_item_locked(&mut m, loc, f.digest.as_ref(), !first, n)?;
+                    let r = self.new_item_locked(&mut m, loc, f.digest.as_ref(), !first, n);
+                    self.check_meta(&mut m, r)?;
                     first = false;
                     for g in bin.frags.iter() {
                         let live = !g.superseded;
@@ -1144,7 +1173,7 @@ impl Volume {
     }
 
     fn discard_bio(&self, bio: &OwnedBio<'static>) -> Result {
-        let s = bio.sector();
+        let s = bio.sector().checked_sub(self.begin).ok_or(EIO)?;
         let e = s + u64::from(bio.sectors());
         // Only whole blocks are unmapped.
         let b0 = s.div_ceil(SECTORS_PER_BLOCK);
@@ -1169,7 +1198,8 @@ impl Volume {
                 } = &mut *m;
                 let store = store.as_mut().ok_or(EIO)?;
                 let mut sbc = *sb;
-                let (root, n) = store.remove_range(sb.map_root, b0, b1, |st, v| {
+                let mut root = sb.map_root;
+                let n = store.remove_range(&mut root, b0, b1, |st, v| {
                     put_item(st, &mut sbc, index, freed, v)
                 })?;
                 sbc.map_root = root;
@@ -1233,6 +1263,11 @@ impl Volume {
         // device before anything can reuse them (we hold the lock).
         let ds = self.data_start.load(Relaxed);
         let mut freed = core::mem::take(&mut m.freed);
+        // A block freed and allocated again in the same transaction holds
+        // live data now: keep only those still free.
+        if let Some(store) = m.store.as_mut() {
+            freed.retain(|b| matches!(store.data_count(*b), Ok(0)));
+        }
         freed.sort_unstable();
         let mut i = 0;
         while i < freed.len() {
@@ -1402,7 +1437,7 @@ fn put_item(
     store: &mut Store,
     sb: &mut Superblock,
     index: &mut Index<KVVec<Slot>>,
-    freed: &mut KVec<u64>,
+    freed: &mut KVVec<u64>,
     locv: u64,
 ) -> Result {
     let loc = Loc::decode(locv, sb.data_blocks).map_err(|_| EIO)?;

@@ -10,8 +10,8 @@
 . "$(dirname "$0")/../lib.sh"
 
 ktap_print_header
-ktap_set_plan 43
-trap 'dmsetup remove vq0 2>/dev/null; cleanup_loops; rmmod vdo_qat 2>/dev/null' EXIT
+ktap_set_plan 46
+trap 'dmsetup remove vq0 2>/dev/null; dmsetup remove vq2 2>/dev/null; cleanup_loops; rmmod vdo_qat 2>/dev/null' EXIT
 dmesg_mark
 mod_loaded vdo_qat || insmod "$VDO_QAT_KO"
 
@@ -168,6 +168,19 @@ truncate -s 96M "$(losetup -nO BACK-FILE "$LOOP")" && losetup -c "$LOOP"
 check "create after the data device grew" mk '' $((LEN * 2))
 eq "data blocks after device growth" $((15872 + 8192)) "$(dm_stat vq0 data_blocks)"
 dmsetup remove vq0
+
+# A vdo_qat target that starts at sector 2048 of its mapped device: LBNs
+# count from the target's start.
+L3=$(loopdev 16)
+printf '0 2048 error\n2048 16384 vdo_qat %s 16384\n' "$L3" | dmsetup create vq2
+dmsetup mknodes vq2
+check "second target of a table: device created" test -b /dev/mapper/vq2
+head -c 4096 /dev/urandom >"$VQ_TMP/b10"
+dd if="$VQ_TMP/b10" of=/dev/mapper/vq2 bs=4k seek=$((256 + 10)) oflag=direct status=none
+eq "second target: block written at its LBN 10 reads back" "$(sha <"$VQ_TMP/b10")" \
+	"$(dd if=/dev/mapper/vq2 bs=4k skip=$((256 + 10)) count=1 iflag=direct status=none | sha)"
+eq "second target: it is stored as LBN 10" "0 0 1" "$(dmsetup message vq2 2048 map 10 | cut -d' ' -f2-)"
+dmsetup remove vq2
 
 # Foreign data and corrupt metadata are refused, with a message.
 L2=$(loopdev 16)
