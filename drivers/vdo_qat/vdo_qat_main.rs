@@ -51,7 +51,10 @@ impl kernel::Module for VdoQatModule {
 }
 
 /// Most lanes (work items) per volume.
-const MAX_LANES: u32 = 16;
+const MAX_LANES: u32 = 32;
+/// Lanes per CPU: a lane waits for its synchronous data and metadata I/O,
+/// so a few per CPU keep the CPUs and the device busy.
+const LANES_PER_CPU: u32 = 4;
 
 /// One `vdo_qat` table line.
 struct VdoQat {
@@ -157,7 +160,9 @@ impl dm::TargetOps for VdoQat {
                 return Err(CtrError::new(c"Cannot shrink the logical size", EINVAL));
             }
         }
-        let n = kernel::cpu::nr_cpu_ids().clamp(1, MAX_LANES) as usize;
+        let n = kernel::cpu::nr_cpu_ids()
+            .saturating_mul(LANES_PER_CPU)
+            .clamp(1, MAX_LANES) as usize;
         let lanes = volume::Lanes::new(&vol, n).map_err(ctr_err(c"Cannot allocate memory"))?;
         KBox::pin(
             VdoQat {

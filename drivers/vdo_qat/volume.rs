@@ -40,6 +40,7 @@ use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
+use kernel::time::{Instant, Monotonic};
 use kernel::workqueue::{Work, WorkItem};
 use kstor::acomp::Acomp;
 use kstor::bio::{BioList, Op, OwnedBio, Status};
@@ -184,8 +185,10 @@ struct Meta {
     inflight: u32,
     /// A commit is waiting: new allocations wait.
     commit_waiting: bool,
-    /// Commits in this session (reads retry if it moved).
+    /// Commits in this session.
     epoch: u64,
+    /// When the last commit (or open) happened.
+    last_commit: Instant<Monotonic>,
     low_water_raised: bool,
 }
 
@@ -254,7 +257,12 @@ impl WorkItem for Lane {
                 let mut res = this.res.lock();
                 kstor::wq::noio(|| this.vol.handle(&mut res, bio));
             }
-            this.vol.pending.fetch_sub(1, Relaxed);
+            if this.vol.pending.fetch_sub(1, Relaxed) == 1 {
+                // The volume went idle: make what it acknowledged durable
+                // if the last commit is a second old (dm-thin commits every
+                // second too).
+                kstor::wq::noio(|| this.vol.commit_if_stale());
+            }
         }
     }
 }
@@ -353,6 +361,7 @@ impl Volume {
                     inflight: 0,
                     commit_waiting: false,
                     epoch: 0,
+                    last_commit: Instant::now(),
                     low_water_raised: false,
                 }),
                 meta_cv <- new_condvar!(),
@@ -1217,6 +1226,20 @@ impl Volume {
         self.commit()
     }
 
+    /// Writes the bin and commits if there is anything to make durable and
+    /// the last commit is at least [`COMMIT_PERIOD_MS`] old.
+    fn commit_if_stale(&self) {
+        let due = {
+            let m = self.meta.lock();
+            m.last_commit.elapsed().as_millis() >= COMMIT_PERIOD_MS
+        };
+        if due {
+            // A failed bin write stays recorded for the next real flush.
+            self.close_bin();
+            let _ = self.commit();
+        }
+    }
+
     /// Commits the metadata transaction (waits for in-flight allocations).
     ///
     /// # Errors
@@ -1257,6 +1280,7 @@ impl Volume {
             return Err(EIO);
         }
         self.stats.commits.add(1, Relaxed);
+        m.last_commit = Instant::now();
         m.dirty = false;
         m.epoch += 1;
         // Freed blocks become allocatable now; discard them on the data
@@ -1423,6 +1447,9 @@ impl Volume {
         Ok(())
     }
 }
+
+/// Age of the last commit after which an idle volume commits.
+const COMMIT_PERIOD_MS: i64 = 1000;
 
 /// Where a write's data went.
 enum Placed {
