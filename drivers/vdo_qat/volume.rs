@@ -208,6 +208,10 @@ pub struct Volume {
     data_start: Atomic<u64>,
     /// First sector of the target in the mapped device (`ti->begin`).
     begin: u64,
+    /// Mirrors of `meta.sb.logical_blocks` and of read-only mode, read by
+    /// every bio without the metadata lock.
+    logical_blocks: Atomic<u64>,
+    read_only: Atomic<bool>,
     /// Bios queued on lanes and not yet handled.
     pending: Atomic<u64>,
     /// The options.
@@ -370,6 +374,8 @@ impl Volume {
                 meta_bdev,
                 data_start: Atomic::new(0),
                 begin,
+                logical_blocks: Atomic::new(0),
+                read_only: Atomic::new(false),
                 pending: Atomic::new(0),
                 opts,
                 stats: Stats::default(),
@@ -511,6 +517,8 @@ impl Volume {
             m.dirty = true;
         }
         m.low_water_raised = false;
+        self.logical_blocks.store(m.sb.logical_blocks, Relaxed);
+        self.read_only.store(m.mode != Mode::Normal, Relaxed);
         let r = self.commit_locked(&mut m);
         drop(m);
         r
@@ -596,7 +604,7 @@ impl Volume {
     }
 
     fn logical(&self) -> u64 {
-        self.meta.lock().sb.logical_blocks
+        self.logical_blocks.load(Relaxed)
     }
 
     fn read_bio(&self, res: &mut LaneRes, bio: &mut OwnedBio<'static>) -> Result {
@@ -735,7 +743,7 @@ impl Volume {
 
     fn write_inner(&self, res: &mut LaneRes, bio: &OwnedBio<'static>) -> Result<Placed> {
         let (lbn, off, len) = self.lbn_of(bio, self.logical())?;
-        if self.meta.lock().mode != Mode::Normal {
+        if self.read_only.load(Relaxed) {
             return Err(EIO);
         }
         let LaneRes {
@@ -1323,6 +1331,7 @@ impl Volume {
                 e.to_errno()
             );
             m.mode = Mode::ReadOnly;
+            self.read_only.store(true, Relaxed);
             m.sb.flags |= format::FLAG_READ_ONLY;
         }
     }
