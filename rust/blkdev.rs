@@ -106,12 +106,12 @@ impl Bdev {
 
     /// Another reference on the same device.
     pub fn clone_ref(&self) -> Bdev {
-        // SAFETY: we hold a reference on `file`, so taking another is valid.
-        let file = unsafe { bindings::get_file(self.file.as_ptr()) };
-        // INVARIANT: `get_file` returns its argument with one more
-        // reference, which the new value owns.
+        // SAFETY: we hold a reference on `file`, so taking another is
+        // valid; `get_file` returns its argument.
+        unsafe { bindings::get_file(self.file.as_ptr()) };
+        // INVARIANT: the new value owns the reference taken above.
         Bdev {
-            file: NonNull::new(file).unwrap_or(self.file),
+            file: self.file,
             bdev: self.bdev,
         }
     }

@@ -17,7 +17,6 @@ use kstor::dm::{
     self, CtrError, DeviceVisitor, DmDev, Mapping, QueueLimits, StatusType, Target, TargetConfig,
 };
 use kstor::fmtbuf::BufWriter;
-use kstor::pdata::BlockManager;
 
 pub mod compress;
 pub mod config;
@@ -90,13 +89,10 @@ impl dm::TargetOps for VdoQat {
         // Block 0: zeros (format), our superblock (load) or anything else
         // (refuse: never overwrite foreign data).
         let mut b0 = BlockBuf::new_zeroed(GFP_KERNEL).map_err(ctr_err(c"Cannot allocate memory"))?;
-        {
-            let bm = BlockManager::new(data.clone_ref()).map_err(ctr_err(c"Cannot allocate memory"))?;
-            bm.read_block(0, false, &mut b0).map_err(|e| {
-                pr_err!("{}: cannot read block 0 of the data device: error {}\n", name, e.to_errno());
-                CtrError::new(c"Cannot read the data device", e)
-            })?;
-        }
+        data.read_block(0, &mut b0).map_err(|e| {
+            pr_err!("{}: cannot read block 0 of the data device: error {}\n", name, e.to_errno());
+            CtrError::new(c"Cannot read the data device", e)
+        })?;
         let fresh = b0.iter().all(|&x| x == 0);
         if !fresh && !format::has_magic(&b0) {
             pr_err!(
