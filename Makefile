@@ -8,6 +8,7 @@
 #   make vm         shell in the test VM (repository at the same path)
 #   make demo       the main job: load the modules and create a volume
 #   make host-test  host cargo tests only
+#   make bench      benchmarks (not tests): CPU per GiB, offload vs software
 #
 # Variables: KVARIANT=debug|release (kernel config, default debug: KASAN,
 # lockdep, ...), KDIR=<built 7.3 tree with CONFIG_RUST> (skip the cached
@@ -19,7 +20,7 @@ SHELL := /bin/bash
 KVARIANT ?= debug
 export KDIR KSRC VQ_CACHE
 
-.PHONY: all modules setup kernel check vm demo host-test clean
+.PHONY: all modules setup kernel check vm demo bench host-test clean
 
 all: modules
 
@@ -40,6 +41,9 @@ vm: modules
 
 demo: modules
 	@scripts/demo.sh $(KVARIANT)
+
+bench: modules
+	@scripts/bench.sh $(KVARIANT)
 
 host-test:
 	@. scripts/lib.sh && cd tools/pure && cargo test --quiet

@@ -10,15 +10,27 @@
 //! stays on software: allocate again to pick the device up
 //! (`shared/reference/qat-acomp.md`).
 //!
-//! This first version runs each request synchronously (waiting with
-//! `crypto_wait_req()`, like `mm/zswap.c`), so it must be called from a
-//! context that may sleep.
+//! Two ways to use it:
+//! - [`Acomp`]: one transform and one request, run synchronously (waiting
+//!   with `crypto_wait_req()`, like `mm/zswap.c`); for software and tests.
+//! - [`Tfm`] shared by many [`Job`]s: asynchronous submission with
+//!   `CRYPTO_TFM_REQ_MAY_BACKLOG`. The completion callback (a C function
+//!   in `shim.c`, run by drivers such as QAT in softirq) only records the
+//!   result and signals a completion; it never sleeps. A job owns its two
+//!   4 KiB buffers, its scatterlists (at most [`MAX_SG`] entries per
+//!   direction, so QAT never allocates: `qat_bl.c`) and its request while
+//!   in flight, so nothing the device may touch is freed early, even when
+//!   the caller gives up waiting.
 
 use crate::bindings;
+use crate::blkdev::BlockBuf;
 use crate::sgl::Sgl;
+use core::mem::ManuallyDrop;
+use core::ops::Range;
 use core::ptr::NonNull;
 use kernel::error::to_result;
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 /// A transform and one request on it.
 ///
@@ -47,9 +59,23 @@ impl Acomp {
     ///
     /// Process context (may sleep: `GFP_KERNEL`).
     pub fn new(alg: &CStr) -> Result<Self> {
+        Self::alloc(alg, false)
+    }
+
+    /// Like [`Acomp::new`], restricted to synchronous (software)
+    /// implementations, e.g. `deflate-generic` (mask `CRYPTO_ALG_ASYNC`).
+    ///
+    /// # Errors
+    ///
+    /// As for [`Acomp::new`].
+    pub fn new_software(alg: &CStr) -> Result<Self> {
+        Self::alloc(alg, true)
+    }
+
+    fn alloc(alg: &CStr, sync_only: bool) -> Result<Self> {
         let mut err = 0;
         // SAFETY: `alg` is NUL-terminated; `err` is a valid out-pointer.
-        let tfm = unsafe { bindings::kstor_acomp_alloc(alg.as_char_ptr(), 0, 0, &mut err) };
+        let tfm = unsafe { bindings::kstor_acomp_alloc(alg.as_char_ptr(), sync_only, &mut err) };
         let tfm = NonNull::new(tfm).ok_or_else(|| Error::from_errno(err))?;
         // SAFETY: `tfm` is a valid transform.
         let req =
@@ -125,11 +151,365 @@ impl Acomp {
 
 impl Drop for Acomp {
     fn drop(&mut self) {
-        // SAFETY: by the type invariant both are allocated and unused now
-        // (`run` waits for completion).
+        // SAFETY: by the type invariant both are allocated, and `run`
+        // waited for every completion; a driver that reads the request
+        // just after calling back is covered by the RCU-deferred free.
         unsafe {
-            bindings::kstor_acomp_request_free(self.req.as_ptr());
+            bindings::kstor_acomp_request_free_deferred(self.req.as_ptr());
             bindings::kstor_acomp_free(self.tfm.as_ptr());
+        }
+    }
+}
+
+/// The most scatterlist entries a [`Job`] passes per direction: QAT keeps
+/// up to 4 inline and allocates (`GFP_ATOMIC`) beyond (`qat_bl.c`).
+pub const MAX_SG: usize = 4;
+
+/// How long [`Job`]'s `Drop` waits for a request still in flight before it
+/// leaks the job's memory rather than free what a device may still use
+/// (and pins this module, whose code the request's callback is).
+const DROP_WAIT_MS: u32 = 10_000;
+
+/// A transform that many [`Job`]s share.
+///
+/// # Invariants
+///
+/// `tfm` is an allocated acomp transform, freed only in `Drop`.
+pub struct Tfm {
+    tfm: NonNull<bindings::crypto_acomp>,
+}
+
+// SAFETY: a transform may be used from any thread, by many requests at
+// once (its per-request state lives in the requests).
+unsafe impl Send for Tfm {}
+// SAFETY: as above; `&Tfm` only reads immutable properties.
+unsafe impl Sync for Tfm {}
+
+impl Tfm {
+    /// The best implementation of `alg` (e.g. `c"deflate"`): an
+    /// accelerator such as `qat_deflate` if one is registered; with
+    /// `sync_only`, software only.
+    ///
+    /// # Errors
+    ///
+    /// `ENOENT` if no implementation exists; `ENOMEM`.
+    ///
+    /// # Context
+    ///
+    /// Process context (may sleep).
+    pub fn new(alg: &CStr, sync_only: bool) -> Result<Arc<Self>> {
+        let mut err = 0;
+        // SAFETY: `alg` is NUL-terminated; `err` is a valid out-pointer.
+        let tfm = unsafe { bindings::kstor_acomp_alloc(alg.as_char_ptr(), sync_only, &mut err) };
+        let tfm = NonNull::new(tfm).ok_or_else(|| Error::from_errno(err))?;
+        // INVARIANT: allocated above.
+        Ok(Arc::new(Tfm { tfm }, GFP_KERNEL)?)
+    }
+
+    /// The implementation, e.g. `qat_deflate`.
+    pub fn driver_name(&self) -> &CStr {
+        // SAFETY: the transform is valid (type invariant); the name is an
+        // array in its algorithm, which the transform keeps alive.
+        unsafe { CStr::from_char_ptr(bindings::kstor_acomp_driver_name(self.tfm.as_ptr())) }
+    }
+
+    /// Whether the implementation is asynchronous (`CRYPTO_ALG_ASYNC`):
+    /// hardware offload such as QAT, IAA or HiSilicon.
+    pub fn is_async(&self) -> bool {
+        // SAFETY: the transform is valid (type invariant).
+        unsafe { bindings::kstor_acomp_is_async(self.tfm.as_ptr()) }
+    }
+}
+
+impl Drop for Tfm {
+    fn drop(&mut self) {
+        // SAFETY: valid by the type invariant; every request on it holds
+        // an `Arc<Tfm>`, so none is left.
+        unsafe { bindings::kstor_acomp_free(self.tfm.as_ptr()) };
+    }
+}
+
+/// A request handed to a driver.
+///
+/// # Invariants
+///
+/// `req` was allocated on `tfm`; the scatterlists describe buffers of the
+/// owning [`Job`], and `req` uses them and the job's completion.
+struct Flight {
+    tfm: Arc<Tfm>,
+    req: NonNull<bindings::acomp_req>,
+    _src: Sgl<'static>,
+    _dst: Sgl<'static>,
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        // SAFETY: the request is valid (type invariant); `Job` only drops a
+        // flight once its callback fired (or it never started). A driver
+        // may still read the request right after calling back (QAT does),
+        // inside its softirq or BH-disabled section: the free waits for an
+        // RCU grace period.
+        unsafe { bindings::kstor_acomp_request_free_deferred(self.req.as_ptr()) };
+    }
+}
+
+enum State {
+    Idle,
+    InFlight(Flight),
+    Finished(Result<usize>),
+}
+
+/// An asynchronous (de)compression of up to 4 KiB into a 4 KiB buffer.
+///
+/// Fill [`Job::src_mut`], [`Job::submit`], then [`Job::wait`]. While a
+/// request is in flight the source stays readable ([`Job::src`]: the
+/// device only reads it) and the destination is unreachable.
+///
+/// # Invariants
+///
+/// `wait` is a live `kstor_acomp_wait`, owned. While `state` is
+/// `InFlight`, a driver may read `src` and write `dst` and will call the
+/// callback on `wait`; so `dst` is not handed out, and neither buffer,
+/// nor `wait`, is freed before the callback fired.
+pub struct Job {
+    src: ManuallyDrop<BlockBuf>,
+    dst: ManuallyDrop<BlockBuf>,
+    wait: NonNull<bindings::kstor_acomp_wait>,
+    state: State,
+}
+
+// SAFETY: every field is owned; the driver's callback only touches `wait`
+// through its own synchronisation (a completion).
+unsafe impl Send for Job {}
+
+impl Job {
+    /// A job with zeroed buffers.
+    ///
+    /// # Errors
+    ///
+    /// `ENOMEM`.
+    ///
+    /// # Context
+    ///
+    /// Process context (`GFP_KERNEL`).
+    pub fn new() -> Result<Self> {
+        let src = BlockBuf::new_zeroed(GFP_KERNEL)?;
+        let dst = BlockBuf::new_zeroed(GFP_KERNEL)?;
+        // SAFETY: plain allocation.
+        let wait = unsafe { bindings::kstor_acomp_wait_alloc(bindings::GFP_KERNEL) };
+        let wait = NonNull::new(wait).ok_or(ENOMEM)?;
+        // INVARIANT: `wait` allocated above; nothing in flight.
+        Ok(Job {
+            src: ManuallyDrop::new(src),
+            dst: ManuallyDrop::new(dst),
+            wait,
+            state: State::Idle,
+        })
+    }
+
+    /// The source buffer (readable even while in flight).
+    pub fn src(&self) -> &BlockBuf {
+        &self.src
+    }
+
+    /// The source buffer, to fill.
+    ///
+    /// # Errors
+    ///
+    /// `EBUSY` while a request is in flight.
+    pub fn src_mut(&mut self) -> Result<&mut BlockBuf> {
+        match self.state {
+            State::InFlight(_) => Err(EBUSY),
+            _ => Ok(&mut *self.src),
+        }
+    }
+
+    /// The destination buffer.
+    ///
+    /// # Errors
+    ///
+    /// `EBUSY` while a request is in flight.
+    pub fn dst_mut(&mut self) -> Result<&mut BlockBuf> {
+        match self.state {
+            State::InFlight(_) => Err(EBUSY),
+            _ => Ok(&mut *self.dst),
+        }
+    }
+
+    /// Both buffers, for software work between requests.
+    ///
+    /// # Errors
+    ///
+    /// `EBUSY` while a request is in flight.
+    pub fn buffers(&mut self) -> Result<(&BlockBuf, &mut BlockBuf)> {
+        match self.state {
+            State::InFlight(_) => Err(EBUSY),
+            _ => Ok((&*self.src, &mut *self.dst)),
+        }
+    }
+
+    /// Whether a request is in flight (submitted, callback not seen).
+    pub fn in_flight(&self) -> bool {
+        matches!(self.state, State::InFlight(_))
+    }
+
+    /// Submits a compression (`compress`) or decompression of the first
+    /// `slen` bytes of the source into `dst_range` of the destination, on
+    /// `tfm`, with `CRYPTO_TFM_REQ_MAY_BACKLOG`. Returns once the driver
+    /// accepted (or backlogged) the request, or finished it; the result
+    /// comes from [`Job::wait`].
+    ///
+    /// # Errors
+    ///
+    /// `EBUSY` if a request is in flight or a result was not collected;
+    /// `EINVAL` for an empty or out-of-bounds range, or one that needs
+    /// more than [`MAX_SG`] entries; `ENOMEM`. Nothing was submitted then.
+    ///
+    /// # Context
+    ///
+    /// Process context (allocates with `GFP_KERNEL`; use a NOIO scope in
+    /// the I/O path). [`Job::wait`] and `Drop` may sleep too (the request
+    /// is freed after an RCU grace period).
+    pub fn submit(
+        &mut self,
+        tfm: &Arc<Tfm>,
+        compress: bool,
+        slen: usize,
+        dst_range: Range<usize>,
+    ) -> Result {
+        if !matches!(self.state, State::Idle) {
+            return Err(EBUSY);
+        }
+        if slen == 0
+            || slen > self.src.len()
+            || dst_range.start >= dst_range.end
+            || dst_range.end > self.dst.len()
+        {
+            return Err(EINVAL);
+        }
+        let dlen = dst_range.end - dst_range.start;
+        // SAFETY: the buffers are heap allocations owned by `self`; they
+        // outlive the flight (freed only after it, see `Drop`), and `dst`
+        // is not handed out while the flight exists (type invariant).
+        let (mut src, mut dst) = unsafe {
+            (
+                Sgl::from_raw(self.src.as_ptr(), slen, false, GFP_KERNEL)?,
+                Sgl::from_raw(
+                    self.dst.as_mut_ptr().wrapping_add(dst_range.start),
+                    dlen,
+                    true,
+                    GFP_KERNEL,
+                )?,
+            )
+        };
+        if src.nents() > MAX_SG || dst.nents() > MAX_SG {
+            return Err(EINVAL);
+        }
+        // SAFETY: `tfm` is a valid transform.
+        let req =
+            unsafe { bindings::kstor_acomp_request_alloc(tfm.tfm.as_ptr(), bindings::GFP_KERNEL) };
+        let req = NonNull::new(req).ok_or(ENOMEM)?;
+        // SAFETY: `req` is a fresh request on `tfm`; the scatterlists and
+        // `wait` stay alive until the callback fired (kept in the flight
+        // and by the type invariant); lengths fit in u32 (<= 4 KiB).
+        let err = unsafe {
+            bindings::kstor_acomp_submit(
+                req.as_ptr(),
+                compress,
+                src.as_mut_ptr(),
+                slen as u32,
+                dst.as_mut_ptr(),
+                dlen as u32,
+                self.wait.as_ptr(),
+            )
+        };
+        // INVARIANT: the flight owns the request and the scatterlists.
+        let flight = Flight {
+            tfm: tfm.clone(),
+            req,
+            _src: src,
+            _dst: dst,
+        };
+        self.state = if err == EINPROGRESS.to_errno() {
+            State::InFlight(flight)
+        } else {
+            // Finished synchronously (or refused): no callback will come.
+            let r = to_result(err).map(|()| Self::dlen(&flight));
+            drop(flight);
+            State::Finished(r)
+        };
+        Ok(())
+    }
+
+    fn dlen(flight: &Flight) -> usize {
+        // SAFETY: the request is valid and finished.
+        unsafe { bindings::kstor_acomp_req_dlen(flight.req.as_ptr()) as usize }
+    }
+
+    /// Waits up to `ms` milliseconds (0: only checks) for the result of
+    /// the last [`Job::submit`]: the output length, or the driver's error.
+    /// The job is idle again afterwards, except on `ETIMEDOUT`.
+    ///
+    /// # Errors
+    ///
+    /// `ETIMEDOUT`: still in flight (wait again, or give the job up: its
+    /// `Drop` keeps the buffers safe). `EINVAL`: nothing was submitted.
+    /// Driver errors: `E2BIG` or `ENOSPC` (output too large), `EBADMSG`,
+    /// `EIO`, `EINVAL`, `ENOMEM`, `ENODEV`, ...
+    pub fn wait(&mut self, ms: u32) -> Result<usize> {
+        match core::mem::replace(&mut self.state, State::Idle) {
+            State::Idle => Err(EINVAL),
+            State::Finished(r) => r,
+            State::InFlight(flight) => {
+                // SAFETY: `wait` is live (type invariant).
+                if !unsafe { bindings::kstor_acomp_wait_timeout(self.wait.as_ptr(), ms) } {
+                    self.state = State::InFlight(flight);
+                    return Err(ETIMEDOUT);
+                }
+                // SAFETY: as above; the callback fired.
+                let err = unsafe { bindings::kstor_acomp_wait_err(self.wait.as_ptr()) };
+                let r = to_result(err).map(|()| Self::dlen(&flight));
+                // The callback fired: the driver is done with everything.
+                drop(flight);
+                r
+            }
+        }
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if let State::InFlight(_) = self.state {
+            // SAFETY: `wait` is live (type invariant).
+            if !unsafe { bindings::kstor_acomp_wait_timeout(self.wait.as_ptr(), DROP_WAIT_MS) } {
+                pr_err!(
+                    "kstor: acomp request on {:?} never completed; leaking its buffers\n",
+                    match &self.state {
+                        State::InFlight(f) => f.tfm.driver_name(),
+                        _ => c"?",
+                    }
+                );
+                // A device may still write them: leak the request, its
+                // transform, the buffers and the completion.
+                // (`src`, `dst` are `ManuallyDrop`; `wait` is a pointer.)
+                if let State::InFlight(f) = core::mem::replace(&mut self.state, State::Idle) {
+                    core::mem::forget(f);
+                }
+                // The request's callback is code of this module.
+                // SAFETY: takes a module reference, nothing else.
+                unsafe { bindings::kstor_module_pin() };
+                return;
+            }
+        }
+        // Frees the request, if any, before the buffers it used.
+        self.state = State::Idle;
+        // SAFETY: no callback is pending (it fired, or nothing was in
+        // flight), so no driver uses the buffers or `wait` any more; they
+        // are dropped exactly once, here.
+        unsafe {
+            ManuallyDrop::drop(&mut self.src);
+            ManuallyDrop::drop(&mut self.dst);
+            bindings::kstor_acomp_wait_free(self.wait.as_ptr());
         }
     }
 }

@@ -288,6 +288,11 @@ pub struct Segment<'a> {
 }
 
 impl Segment<'_> {
+    /// The page (alive while the bio is borrowed).
+    pub(crate) fn page(&self) -> *mut bindings::page {
+        self.page
+    }
+
     /// Byte offset of the segment in its page.
     pub fn offset(&self) -> u32 {
         self.offset

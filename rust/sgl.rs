@@ -12,6 +12,7 @@
 //! `(len >> PAGE_SHIFT) + 2` entries (QZFS; OpenZFS `qat_compress.c`).
 
 use crate::bindings;
+use crate::bio::Bio;
 use core::marker::PhantomData;
 use kernel::alloc::Flags;
 use kernel::page::PAGE_SIZE;
@@ -53,7 +54,8 @@ impl<'a> Sgl<'a> {
     /// forbids it), or one that is neither vmalloc'd nor in the linear map;
     /// `ENOMEM`.
     pub fn from_slice(buf: &'a [u8], flags: Flags) -> Result<Self> {
-        Self::build(buf.as_ptr(), buf.len(), false, flags)
+        // SAFETY: `buf` is borrowed for `'a`.
+        unsafe { Self::from_raw(buf.as_ptr(), buf.len(), false, flags) }
     }
 
     /// A scatterlist for a destination buffer (the device writes it); the
@@ -63,21 +65,71 @@ impl<'a> Sgl<'a> {
     ///
     /// As for [`Sgl::from_slice`].
     pub fn from_mut_slice(buf: &'a mut [u8], flags: Flags) -> Result<Self> {
-        Self::build(buf.as_mut_ptr(), buf.len(), true, flags)
+        // SAFETY: `buf` is borrowed exclusively for `'a`.
+        unsafe { Self::from_raw(buf.as_mut_ptr(), buf.len(), true, flags) }
     }
 
-    fn build(start: *const u8, len: usize, writable: bool, flags: Flags) -> Result<Self> {
+    /// A scatterlist over the data segments of `bio` (its pages, without
+    /// copying), from its current position: one entry per segment, each
+    /// within one page. The device reads them.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for a bio without data; `ENOMEM`.
+    pub fn from_bio(bio: &'a Bio, flags: Flags) -> Result<Self> {
+        let max = bio.segments().count();
+        if max == 0 {
+            return Err(EINVAL);
+        }
+        let mut table = Self::table(max, flags)?;
+        let mut len = 0usize;
+        for (entry, seg) in table.iter_mut().zip(bio.segments()) {
+            // SAFETY: `entry` is an initialised entry; the segment's page
+            // holds `len` bytes at `offset` (`offset + len <= PAGE_SIZE`)
+            // and the bio, borrowed for `'a`, keeps it alive.
+            unsafe { bindings::kstor_sg_set_page(entry, seg.page(), seg.len(), seg.offset()) };
+            len += seg.len() as usize;
+        }
+        // INVARIANT: `max` entries cover the segments in order; the last
+        // one was marked by `sg_init_table`.
+        Ok(Sgl {
+            table,
+            nents: max,
+            len,
+            writable: false,
+            _p: PhantomData,
+        })
+    }
+
+    /// `n` initialised entries, the last one marked as the end.
+    fn table(n: usize, flags: Flags) -> Result<KVec<bindings::scatterlist>> {
+        let mut table = KVec::with_capacity(n, flags)?;
+        for _ in 0..n {
+            table.push(bindings::scatterlist::default(), flags)?;
+        }
+        let n32 = u32::try_from(n).map_err(|_| EINVAL)?;
+        // SAFETY: `table` holds `n` entries.
+        unsafe { bindings::sg_init_table(table.as_mut_ptr(), n32) };
+        Ok(table)
+    }
+
+    /// A scatterlist over `len` bytes at `start`.
+    ///
+    /// # Safety
+    ///
+    /// The bytes stay allocated for `'a` and are not accessed by anyone
+    /// else while the device may write them (`writable`).
+    pub(crate) unsafe fn from_raw(
+        start: *const u8,
+        len: usize,
+        writable: bool,
+        flags: Flags,
+    ) -> Result<Self> {
         if len == 0 {
             return Err(EINVAL);
         }
         let max = max_entries(len);
-        let mut table = KVec::with_capacity(max, flags)?;
-        for _ in 0..max {
-            table.push(bindings::scatterlist::default(), flags)?;
-        }
-        let n = u32::try_from(max).map_err(|_| EINVAL)?;
-        // SAFETY: `table` holds `max` entries.
-        unsafe { bindings::sg_init_table(table.as_mut_ptr(), n) };
+        let mut table = Self::table(max, flags)?;
         let mut done = 0usize;
         let mut nents = 0usize;
         while done < len {

@@ -5,6 +5,10 @@
  */
 #include <crypto/acompress.h>
 #include <linux/bio.h>
+#include <linux/completion.h>
+#include <linux/module.h>
+#include <linux/rcupdate.h>
+#include <linux/slab.h>
 #include <linux/crypto.h>
 #include <linux/err.h>
 #include <linux/blkdev.h>
@@ -108,10 +112,11 @@ struct page *kstor_sg_page(struct scatterlist *sg)
 	return sg_page(sg);
 }
 
-struct crypto_acomp *kstor_acomp_alloc(const char *alg, u32 type, u32 mask,
+struct crypto_acomp *kstor_acomp_alloc(const char *alg, bool sync_only,
 				       int *err)
 {
-	struct crypto_acomp *tfm = crypto_alloc_acomp(alg, type, mask);
+	struct crypto_acomp *tfm =
+		crypto_alloc_acomp(alg, 0, sync_only ? CRYPTO_ALG_ASYNC : 0);
 
 	if (IS_ERR(tfm)) {
 		*err = PTR_ERR(tfm);
@@ -131,15 +136,111 @@ const char *kstor_acomp_driver_name(struct crypto_acomp *tfm)
 	return crypto_acomp_driver_name(tfm);
 }
 
+bool kstor_acomp_is_async(struct crypto_acomp *tfm)
+{
+	return acomp_is_async(tfm);
+}
+
+struct kstor_acomp_wait {
+	struct completion done;
+	int err;
+};
+
+struct kstor_acomp_wait *kstor_acomp_wait_alloc(gfp_t gfp)
+{
+	struct kstor_acomp_wait *w = kmalloc(sizeof(*w), gfp);
+
+	if (w) {
+		init_completion(&w->done);
+		w->err = 0;
+	}
+	return w;
+}
+
+void kstor_acomp_wait_free(struct kstor_acomp_wait *w)
+{
+	kfree(w);
+}
+
+/*
+ * The completion callback. Drivers call it from softirq (QAT) or process
+ * context; it only records the result and wakes the waiter, never sleeps.
+ * -EINPROGRESS means a backlogged request entered the driver's queue: the
+ * final call comes later (crypto_req_done() does the same).
+ */
+static void kstor_acomp_done(void *data, int err)
+{
+	struct kstor_acomp_wait *w = data;
+
+	if (err == -EINPROGRESS)
+		return;
+	WRITE_ONCE(w->err, err);
+	complete(&w->done);
+}
+
+int kstor_acomp_submit(struct acomp_req *req, bool compress,
+		       struct scatterlist *src, unsigned int slen,
+		       struct scatterlist *dst, unsigned int dlen,
+		       struct kstor_acomp_wait *w)
+{
+	int err;
+
+	reinit_completion(&w->done);
+	w->err = 0;
+	acomp_request_set_params(req, src, dst, slen, dlen);
+	acomp_request_set_callback(req, CRYPTO_TFM_REQ_MAY_BACKLOG,
+				   kstor_acomp_done, w);
+	err = compress ? crypto_acomp_compress(req) :
+			 crypto_acomp_decompress(req);
+	/* With MAY_BACKLOG, -EBUSY means queued on the backlog. */
+	if (err == -EBUSY)
+		err = -EINPROGRESS;
+	return err;
+}
+
+bool kstor_acomp_wait_timeout(struct kstor_acomp_wait *w, unsigned int ms)
+{
+	if (!ms)
+		return try_wait_for_completion(&w->done);
+	return wait_for_completion_timeout(&w->done, msecs_to_jiffies(ms)) != 0;
+}
+
+int kstor_acomp_wait_err(struct kstor_acomp_wait *w)
+{
+	return READ_ONCE(w->err);
+}
+
+unsigned int kstor_acomp_req_dlen(struct acomp_req *req)
+{
+	return req->dlen;
+}
+
 struct acomp_req *kstor_acomp_request_alloc(struct crypto_acomp *tfm,
 					    gfp_t gfp)
 {
 	return acomp_request_alloc(tfm, gfp);
 }
 
-void kstor_acomp_request_free(struct acomp_req *req)
+/*
+ * After its completion fired, the request may still be read by the driver
+ * that completed it: qat_comp_alg_callback() calls qat_alg_send_backlog()
+ * with a pointer taken from the request after acomp_request_complete().
+ * Drivers complete from softirq or with bottom halves disabled, an RCU
+ * read-side section, so free the request after a grace period.
+ */
+void kstor_acomp_request_free_deferred(struct acomp_req *req)
 {
-	acomp_request_free(req);
+	if (req)
+		kvfree_rcu_mightsleep(req);
+}
+
+/*
+ * A request that never completed is leaked with its completion callback,
+ * which is code of this module: keep the module loaded for good.
+ */
+void kstor_module_pin(void)
+{
+	__module_get(THIS_MODULE);
 }
 
 int kstor_acomp_run_sync(struct acomp_req *req, bool compress,

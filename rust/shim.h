@@ -50,13 +50,35 @@ struct page *kstor_sg_page(struct scatterlist *sg);
 struct crypto_acomp;
 struct acomp_req;
 /* crypto_alloc_acomp(): NULL with *err set on failure. */
-struct crypto_acomp *kstor_acomp_alloc(const char *alg, u32 type, u32 mask,
+/* crypto_alloc_acomp(); @sync_only: mask CRYPTO_ALG_ASYNC (software). */
+struct crypto_acomp *kstor_acomp_alloc(const char *alg, bool sync_only,
 				       int *err);
 void kstor_acomp_free(struct crypto_acomp *tfm);
 const char *kstor_acomp_driver_name(struct crypto_acomp *tfm);
+bool kstor_acomp_is_async(struct crypto_acomp *tfm);
+/*
+ * Asynchronous requests: a completion the callback signals (in softirq,
+ * without sleeping). kstor_acomp_submit() returns -EINPROGRESS when the
+ * callback will fire (accepted or backlogged), else the final result (the
+ * request completed synchronously, or was refused).
+ */
+struct kstor_acomp_wait;
+struct kstor_acomp_wait *kstor_acomp_wait_alloc(gfp_t gfp);
+void kstor_acomp_wait_free(struct kstor_acomp_wait *w);
+int kstor_acomp_submit(struct acomp_req *req, bool compress,
+		       struct scatterlist *src, unsigned int slen,
+		       struct scatterlist *dst, unsigned int dlen,
+		       struct kstor_acomp_wait *w);
+/* Waits up to @ms (0: does not wait); true once the callback has fired. */
+bool kstor_acomp_wait_timeout(struct kstor_acomp_wait *w, unsigned int ms);
+int kstor_acomp_wait_err(struct kstor_acomp_wait *w);
+unsigned int kstor_acomp_req_dlen(struct acomp_req *req);
 struct acomp_req *kstor_acomp_request_alloc(struct crypto_acomp *tfm,
 					    gfp_t gfp);
-void kstor_acomp_request_free(struct acomp_req *req);
+/* Frees a completed request after an RCU grace period (may sleep). */
+void kstor_acomp_request_free_deferred(struct acomp_req *req);
+/* Takes a reference on this module that is never dropped. */
+void kstor_module_pin(void);
 /*
  * One (de)compression of @slen bytes at @src into at most *@dlen bytes at
  * @dst, waited for (may sleep); on success *@dlen is the output length.

@@ -11,6 +11,7 @@ out = Path(sys.argv[1])
 # KUnit suites that must report (suite -> number of test cases).
 EXPECTED_KUNIT = {
     "kstor_acomp": 3,
+    "kstor_acomp_sources": 2,
     "kstor_args": 3,
     "kstor_bio": 5,
     "kstor_crc32": 2,

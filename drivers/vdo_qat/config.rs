@@ -12,7 +12,8 @@
 //!   equal `<len>` and be a multiple of 8 (4 KiB blocks); may exceed the
 //!   device (thin provisioning), and may grow on a table reload;
 //! - feature arguments (each a key and a value):
-//!   - `compression on|off` (default on);
+//!   - `compression auto|accel|software|off` (default `auto`; `on` is
+//!     `auto`): see [`Policy`];
 //!   - `dedup on|off` (default on);
 //!   - `index_memory <MiB>`: memory of the dedup index, 1..=4096 (default
 //!     16);
@@ -36,6 +37,61 @@ pub const MAX_INDEX_MIB: u64 = 4096;
 /// Smallest metadata region, 4 KiB blocks.
 pub const MIN_METADATA_BLOCKS: u64 = 512;
 
+/// How new blocks are compressed (QZFS's algorithm checker; see
+/// `Documentation/admin-guide/vdo_qat.rst`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Policy {
+    /// The accelerator (an asynchronous acomp provider such as
+    /// `qat_deflate`) while it is present and healthy, else software.
+    Auto = 0,
+    /// The accelerator only: while it is absent or unhealthy, blocks are
+    /// stored raw and no CPU is spent compressing.
+    Accel = 1,
+    /// Software deflate only (the accelerator is released).
+    Software = 2,
+    /// No compression.
+    Off = 3,
+}
+
+impl Policy {
+    /// Parses `auto`, `on` (= `auto`), `accel`, `software` or `off`.
+    pub fn parse(s: &str) -> Option<Policy> {
+        match s {
+            "auto" | "on" => Some(Policy::Auto),
+            "accel" => Some(Policy::Accel),
+            "software" => Some(Policy::Software),
+            "off" => Some(Policy::Off),
+            _ => None,
+        }
+    }
+
+    /// The name in table lines and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Auto => "auto",
+            Policy::Accel => "accel",
+            Policy::Software => "software",
+            Policy::Off => "off",
+        }
+    }
+
+    /// The policy stored as `v` (by `as u8`); unknown values are `Off`.
+    pub fn from_u8(v: u8) -> Policy {
+        match v {
+            0 => Policy::Auto,
+            1 => Policy::Accel,
+            2 => Policy::Software,
+            _ => Policy::Off,
+        }
+    }
+
+    /// Whether the accelerator may be used.
+    pub fn wants_accel(self) -> bool {
+        matches!(self, Policy::Auto | Policy::Accel)
+    }
+}
+
 /// A parsed table line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config<'a> {
@@ -43,8 +99,8 @@ pub struct Config<'a> {
     pub dev_path: &'a CStr,
     /// Logical size in 4 KiB blocks.
     pub logical_blocks: u64,
-    /// Compress new blocks.
-    pub compression: bool,
+    /// How new blocks are compressed.
+    pub compression: Policy,
     /// Deduplicate new blocks.
     pub dedup: bool,
     /// Dedup index memory, MiB.
@@ -88,7 +144,7 @@ impl<'a> Config<'a> {
         let mut c = Config {
             dev_path,
             logical_blocks: sectors / 8,
-            compression: true,
+            compression: Policy::Auto,
             dedup: true,
             index_mib: DEFAULT_INDEX_MIB,
             low_water: None,
@@ -111,7 +167,11 @@ impl<'a> Config<'a> {
             }
             seen |= bit;
             match key {
-                "compression" => c.compression = on_off(&mut opts, "compression on|off")?,
+                "compression" => {
+                    let what = "compression auto|accel|software|off";
+                    c.compression = Policy::parse(opts.next_str(what)?)
+                        .ok_or_else(|| opts.error_at_previous(what, ArgErrorKind::Invalid))?
+                }
                 "dedup" => c.dedup = on_off(&mut opts, "dedup on|off")?,
                 "index_memory" => {
                     c.index_mib = opts.next_u64("index_memory (MiB)", 1, MAX_INDEX_MIB)?
@@ -155,7 +215,7 @@ impl<'a> Config<'a> {
             dev_name,
             self.logical_blocks * 8,
             nfeat,
-            onoff(self.compression),
+            self.compression.name(),
             onoff(self.dedup),
             self.index_mib
         )?;

@@ -6,14 +6,14 @@ use kernel::prelude::kunit_tests;
 
 #[kunit_tests(vdo_qat_config)]
 mod tests {
-    use crate::config::Config;
+    use crate::config::{Config, Policy};
     use kstor::args::{ArgErrorKind, Args};
 
     #[test]
     fn accepts() {
         let w = [c"/dev/loop0", c"2048"];
         let c = Config::parse(Args::new(&w), 2048).expect("valid");
-        assert_eq!((c.logical_blocks, c.compression, c.dedup), (256, true, true));
+        assert_eq!((c.logical_blocks, c.compression, c.dedup), (256, Policy::Auto, true));
         assert_eq!((c.index_mib, c.low_water, c.metadata_blocks), (16, None, None));
         assert_eq!(c.metadata_for(32768), 1024);
         assert_eq!(c.metadata_for(100), 512);
@@ -22,7 +22,7 @@ mod tests {
             c"low_water", c"5",
         ];
         let c = Config::parse(Args::new(&w), 16).expect("valid");
-        assert_eq!((c.compression, c.dedup, c.index_mib), (false, false, 2));
+        assert_eq!((c.compression, c.dedup, c.index_mib), (Policy::Off, false, 2));
         assert_eq!((c.low_water, c.low_water_for(1000)), (Some(5), 5));
     }
 

@@ -109,10 +109,9 @@ impl dm::TargetOps for VdoQat {
         cfg.set_max_io_len(SECTORS_PER_BLOCK as u32);
         cfg.set_max_discard_granularity(true);
         let events = cfg.event_notifier().map_err(ctr_err(c"Cannot allocate memory"))?;
-        let probe = kstor::acomp::Acomp::new(c"deflate").ok();
+        let probe = kstor::acomp::Acomp::new_software(c"deflate").ok();
         let driver = probe.as_ref().map_or(c"none", |a| a.driver_name());
         let opts = volume::Options {
-            compression: Atomic::new(c.compression),
             dedup: Atomic::new(c.dedup),
             logical_blocks: c.logical_blocks,
             low_water: c.low_water,
@@ -120,9 +119,10 @@ impl dm::TargetOps for VdoQat {
             index_mib: c.index_mib,
         };
         let begin = cfg.target().begin();
-        let vol = volume::Volume::new(data, meta_bdev, begin, opts, events, driver)
+        let vol = volume::Volume::new(data, meta_bdev, begin, opts, c.compression, events, driver)
             .map_err(ctr_err(c"Cannot allocate memory"))?;
         drop(probe);
+        vol.probe_accel();
         if fresh {
             let meta = c.metadata_for(dev_blocks);
             vol.format(dev_blocks, meta).map_err(|e| {
@@ -225,7 +225,15 @@ impl dm::TargetOps for VdoQat {
                     args.finish("end of message")?;
                     let _ = self.vol.write_stats(out);
                 }
-                m @ ("compression" | "dedup") => {
+                "compression" => {
+                    let what = "auto|accel|software|off";
+                    let p = config::Policy::parse(args.next_str(what)?)
+                        .ok_or_else(|| args.error_at_previous(what, args::ArgErrorKind::Invalid))?;
+                    args.finish("end of message")?;
+                    self.vol.engine.set_policy(p);
+                    pr_info!("{}: compression {}\n", name, p.name());
+                }
+                "dedup" => {
                     let on = match args.next_str("on|off")? {
                         "on" => true,
                         "off" => false,
@@ -234,8 +242,8 @@ impl dm::TargetOps for VdoQat {
                         }
                     };
                     args.finish("end of message")?;
-                    self.vol.set_feature(m == "compression", on);
-                    pr_info!("{}: {} {}\n", name, m, if on { "on" } else { "off" });
+                    self.vol.set_dedup(on);
+                    pr_info!("{}: dedup {}\n", name, if on { "on" } else { "off" });
                 }
                 "map" => {
                     let lbn = args.next_u64("LBN", 0, u64::MAX)?;
@@ -250,7 +258,7 @@ impl dm::TargetOps for VdoQat {
         })();
         r.map_err(|e| {
             pr_warn!(
-                "{}: bad message: {} (known: stats, compression on|off, dedup on|off, map <lbn>)\n",
+                "{}: bad message: {} (known: stats, compression auto|accel|software|off, dedup on|off, map <lbn>)\n",
                 name,
                 format_args!("{}", e)
             );
@@ -278,7 +286,7 @@ impl VdoQat {
         let c = config::Config {
             dev_path: c"",
             logical_blocks: self.vol.opts.logical_blocks,
-            compression: self.vol.opts.compression.load(Relaxed),
+            compression: self.vol.engine.policy(),
             dedup: self.vol.opts.dedup.load(Relaxed),
             index_mib: self.vol.opts.index_mib,
             low_water: self.low_water,

@@ -30,7 +30,9 @@
 //! only, never across data I/O. `bin` guards the packer bin and is held
 //! while the bin is written.
 
-use crate::compress::gzip;
+use crate::compress::engine::{self, Engine, Probe};
+use crate::compress::{gzip, heuristic};
+use crate::config::Policy;
 use crate::dedup::{self, Index, Slot};
 use crate::format::{self, Item, Loc, Superblock, BLOCK};
 use core::fmt::Write;
@@ -42,7 +44,7 @@ use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
 use kernel::time::{Instant, Monotonic};
 use kernel::workqueue::{Work, WorkItem};
-use kstor::acomp::Acomp;
+use kstor::acomp::{Acomp, Job, Tfm};
 use kstor::bio::{BioList, Op, OwnedBio, Status};
 use kstor::blkdev::{Bdev, BlockBuf, SECTORS_PER_BLOCK};
 use kstor::crc32::crc32;
@@ -127,8 +129,6 @@ pub enum Mode {
 
 /// Options from the table line and messages.
 pub struct Options {
-    /// Compress new blocks.
-    pub compression: Atomic<bool>,
     /// Deduplicate new blocks.
     pub dedup: Atomic<bool>,
     /// Logical size, 4 KiB blocks.
@@ -219,18 +219,50 @@ pub struct Volume {
     /// The counters.
     pub stats: Stats,
     events: EventNotifier,
+    /// Software compressor's driver name.
     driver: [u8; 32],
-    /// Compressions done by a driver other than `deflate-generic`.
-    pub offloaded: Atomic<u64>,
+    /// Compression policy, accelerator health and their counters.
+    #[pin]
+    pub engine: Engine,
 }
+
+/// Writes a lane gathers before it waits for the accelerator: with 4
+/// lanes per CPU, up to 32 compressions per CPU are in flight.
+const BATCH: usize = 8;
+
+type Digest = [u8; dedup::DIGEST_LEN];
 
 /// Resources of one lane (used by its work item only).
 struct LaneRes {
-    acomp: Option<Acomp>,
+    /// Software deflate (`deflate-generic`).
+    sw: Option<Acomp>,
     inflater: Inflater,
+    /// Reads; probe output check.
     data: BlockBuf,
-    cbuf: BlockBuf,
     rbuf: BlockBuf,
+    /// One per write of a batch: its data (source) and gzip member
+    /// (destination).
+    jobs: KVec<Job>,
+    /// Jobs whose accelerator request timed out: kept until the device
+    /// completes them, since it may still write their buffers.
+    stuck: KVec<Job>,
+    /// A job ready to replace one set aside, so that a stuck request
+    /// needs no allocation to be worked around.
+    spare: Option<Job>,
+}
+
+/// Where a write of a batch stands after its first pass.
+enum Step {
+    Placed(Result<Placed>),
+    /// Compressing on the accelerator.
+    Accel {
+        lbn: u64,
+        digest: Option<Digest>,
+        tfm: Arc<Tfm>,
+    },
+    /// Same data as a write of the batch still being compressed: redone
+    /// after it is placed, so that it deduplicates against it.
+    Deferred,
 }
 
 /// One lane: a queue of bios and the work item that drains it.
@@ -254,14 +286,47 @@ impl WorkItem for Lane {
 
     fn run(this: Arc<Lane>) {
         loop {
-            let Some(bio) = this.queue.lock().pop() else {
+            // Gather writes of distinct LBNs (their order does not matter);
+            // anything else ends the batch and is handled after it.
+            let mut batch: [Option<OwnedBio<'static>>; BATCH] = Default::default();
+            let mut lbns = [0u64; BATCH];
+            let mut n = 0;
+            let mut carry = None;
+            while n < BATCH {
+                let Some(bio) = this.queue.lock().pop() else {
+                    break;
+                };
+                match this.vol.batchable(&bio) {
+                    Some(lbn) if !lbns[..n].contains(&lbn) => {
+                        lbns[n] = lbn;
+                        batch[n] = Some(bio);
+                        n += 1;
+                    }
+                    _ => {
+                        carry = Some(bio);
+                        break;
+                    }
+                }
+            }
+            let done = (n + usize::from(carry.is_some())) as u64;
+            if done == 0 {
                 break;
-            };
+            }
             {
                 let mut res = this.res.lock();
-                kstor::wq::noio(|| this.vol.handle(&mut res, bio));
+                kstor::wq::noio(|| {
+                    if n > 0 {
+                        this.vol.write_batch(&mut res, &mut batch[..n]);
+                    }
+                    if let Some(bio) = carry {
+                        this.vol.handle(&mut res, bio);
+                    }
+                });
             }
-            if this.vol.pending.fetch_sub(1, Relaxed) == 1 {
+            // Free jobs the device finally completed, releasing their
+            // transform (and the provider's module).
+            kstor::wq::noio(|| this.res.lock().stuck.retain(|j| j.wait(0) == Err(ETIMEDOUT)));
+            if this.vol.pending.fetch_sub(done, Relaxed) == done {
                 // The volume went idle: make what it acknowledged durable
                 // if the last commit is a second old (dm-thin commits every
                 // second too).
@@ -288,12 +353,18 @@ impl Lanes {
         let wq = OwnedQueue::new(c"vdo_qat")?;
         let mut lanes = KVec::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
+            let mut jobs = KVec::with_capacity(BATCH, GFP_KERNEL)?;
+            for _ in 0..BATCH {
+                jobs.push(Job::new()?, GFP_KERNEL)?;
+            }
             let res = LaneRes {
-                acomp: Acomp::new(c"deflate").ok(),
+                sw: Acomp::new_software(c"deflate").ok(),
                 inflater: Inflater::new(GFP_KERNEL)?,
                 data: BlockBuf::new_zeroed(GFP_KERNEL)?,
-                cbuf: BlockBuf::new_zeroed(GFP_KERNEL)?,
                 rbuf: BlockBuf::new_zeroed(GFP_KERNEL)?,
+                jobs,
+                stuck: KVec::new(),
+                spare: Some(Job::new()?),
             };
             let lane = Arc::pin_init(
                 pin_init!(Lane {
@@ -338,6 +409,7 @@ impl Volume {
         meta_bdev: Bdev,
         begin: u64,
         opts: Options,
+        policy: Policy,
         events: EventNotifier,
         driver: &CStr,
     ) -> Result<Arc<Self>> {
@@ -381,14 +453,14 @@ impl Volume {
                 stats: Stats::default(),
                 events,
                 driver: name,
-                offloaded: Atomic::new(0),
+                engine <- Engine::new(policy),
             }),
             GFP_KERNEL,
         )
     }
 
-    /// The compression driver name (`qat_deflate`, `deflate-generic`).
-    pub fn driver(&self) -> &str {
+    /// The software compressor's driver name (`deflate-generic`).
+    pub fn sw_driver(&self) -> &str {
         let n = self.driver.iter().position(|&b| b == 0).unwrap_or(32);
         core::str::from_utf8(&self.driver[..n]).unwrap_or("?")
     }
@@ -573,11 +645,9 @@ impl Volume {
                 if bio.is_fua() {
                     self.stats.fua.add(1, Relaxed);
                 }
-                match self.write_bio(res, bio) {
-                    Ok(None) => {}
-                    Ok(Some(b)) => b.end(Status::OK),
-                    Err((b, e)) => b.end(errno_status(e)),
-                }
+                self.upkeep(res);
+                let r = self.write_slot(res, 0, &bio);
+                self.complete_write(res, 0, bio, r);
             }
             Op::Discard => {
                 self.stats.discards.add(1, Relaxed);
@@ -716,43 +786,186 @@ impl Volume {
         Ok(())
     }
 
-    /// Handles a write bio; returns it if it is complete, `None` if it
-    /// waits in the bin, or it and an error.
-    fn write_bio(
-        &self,
-        res: &mut LaneRes,
-        bio: OwnedBio<'static>,
-    ) -> Result<Option<OwnedBio<'static>>, (OwnedBio<'static>, Error)> {
-        let r = self.write_inner(res, &bio);
-        match r {
-            Ok(Placed::Done) => {
-                if bio.is_fua() {
-                    if let Err(e) = self.commit() {
-                        return Err((bio, e));
-                    }
-                }
-                Ok(Some(bio))
-            }
-            Ok(Placed::Fragment(frag)) => match self.add_to_bin(res, frag, bio.is_fua()) {
-                Ok(()) => Ok(Some(bio)),
-                Err(e) => Err((bio, e)),
-            },
-            Err(e) => Err((bio, e)),
+    /// Probes for the accelerator now if a probe is due (at creation, so
+    /// that the first writes already find it).
+    ///
+    /// # Context
+    ///
+    /// Process context; may wait [`engine::ACCEL_TIMEOUT_MS`].
+    pub fn probe_accel(&self) {
+        let (Ok(mut job), Ok(mut inf), Ok(mut scratch)) = (
+            Job::new(),
+            Inflater::new(GFP_KERNEL),
+            BlockBuf::new_zeroed(GFP_KERNEL),
+        ) else {
+            return;
+        };
+        if self.engine.claim_probe() {
+            // A stuck probe job is dropped here: its `Drop` waits for the
+            // device, then leaks the job rather than free what it may use.
+            self.engine.probe(&mut job, &mut inf, &mut scratch[..]);
         }
     }
 
-    fn write_inner(&self, res: &mut LaneRes, bio: &OwnedBio<'static>) -> Result<Placed> {
+    /// The LBN of a write bio that can join a batch (one with data).
+    fn batchable(&self, bio: &OwnedBio<'static>) -> Option<u64> {
+        if bio.op() != Op::Write || bio.size() == 0 {
+            return None;
+        }
+        self.lbn_of(bio, self.logical()).ok().map(|(lbn, _, _)| lbn)
+    }
+
+    /// Lane housekeeping before writes: frees jobs the accelerator finally
+    /// completed, replaces a job left in flight, and probes the
+    /// accelerator when a probe is due.
+    fn upkeep(&self, res: &mut LaneRes) {
+        res.stuck.retain(|j| j.wait(0) == Err(ETIMEDOUT));
+        if res.spare.is_none() {
+            res.spare = Job::new().ok();
+        }
+        for i in 0..res.jobs.len() {
+            if res.jobs.get(i).is_some_and(|j| j.in_flight()) {
+                Self::set_aside(res, i);
+            }
+        }
+        let LaneRes {
+            jobs,
+            inflater,
+            data,
+            stuck,
+            ..
+        } = res;
+        let Some(job) = jobs.get_mut(0) else {
+            return;
+        };
+        // A lane whose earlier request is still stuck on the device does
+        // not probe it again: a hung device stalls each lane once.
+        if stuck.is_empty()
+            && self.engine.claim_probe()
+            && matches!(self.engine.probe(job, inflater, &mut data[..]), Probe::Stuck)
+        {
+            Self::set_aside(res, 0);
+        }
+    }
+
+    /// Moves job `i`, still in flight, to the stuck list and puts the
+    /// spare job (or a new one) with a copy of its source in its place.
+    /// Without either it stays (its source is still readable; the next
+    /// upkeep tries again).
+    fn set_aside(res: &mut LaneRes, i: usize) {
+        let Some(mut fresh) = res.spare.take().or_else(|| Job::new().ok()) else {
+            return;
+        };
+        let Some(job) = res.jobs.get_mut(i) else {
+            return;
+        };
+        if let Ok(src) = fresh.src_mut() {
+            src.copy_from_slice(&job.src()[..]);
+        }
+        core::mem::swap(job, &mut fresh);
+        // On failure `fresh` is dropped: its `Drop` waits, then leaks.
+        let _ = res.stuck.push(fresh, GFP_KERNEL);
+    }
+
+    /// Handles a batch of writes to distinct LBNs: prepares each one
+    /// (compressions go to the accelerator asynchronously, all in flight
+    /// at once), then collects and places them in order.
+    fn write_batch(&self, res: &mut LaneRes, bios: &mut [Option<OwnedBio<'static>>]) {
+        self.upkeep(res);
+        let accel = self.engine.accel();
+        let mut steps: [Option<Step>; BATCH] = Default::default();
+        let mut pending: [Option<Digest>; BATCH] = [None; BATCH];
+        for (i, slot) in bios.iter().enumerate().take(BATCH) {
+            let Some(bio) = slot.as_ref() else {
+                continue;
+            };
+            self.stats.writes.add(1, Relaxed);
+            if bio.is_fua() {
+                self.stats.fua.add(1, Relaxed);
+            }
+            let step = self
+                .prepare(res, i, bio, accel.as_ref(), &pending[..i])
+                .unwrap_or_else(|e| Step::Placed(Err(e)));
+            if let Step::Accel { digest, .. } = &step {
+                pending[i] = *digest;
+            }
+            steps[i] = Some(step);
+        }
+        // One deadline for the batch: a stuck device costs it one timeout,
+        // not one per request.
+        let submitted = Instant::<Monotonic>::now();
+        for (i, slot) in bios.iter_mut().enumerate().take(BATCH) {
+            let (Some(bio), Some(step)) = (slot.take(), steps[i].take()) else {
+                continue;
+            };
+            let r = match step {
+                Step::Placed(r) => r,
+                Step::Accel { lbn, digest, tfm } => {
+                    let waited = submitted.elapsed().as_millis().clamp(0, i64::from(u32::MAX));
+                    let left = i64::from(engine::ACCEL_TIMEOUT_MS).saturating_sub(waited).max(0);
+                    self.finish_accel(res, i, lbn, digest, &tfm, left as u32)
+                }
+                Step::Deferred => self.write_slot(res, i, &bio),
+            };
+            self.complete_write(res, i, bio, r);
+        }
+    }
+
+    /// Writes `bio` with job `i`, waiting for its compression.
+    fn write_slot(&self, res: &mut LaneRes, i: usize, bio: &OwnedBio<'static>) -> Result<Placed> {
+        let accel = self.engine.accel();
+        match self.prepare(res, i, bio, accel.as_ref(), &[])? {
+            Step::Placed(r) => r,
+            Step::Accel { lbn, digest, tfm } => {
+                self.finish_accel(res, i, lbn, digest, &tfm, engine::ACCEL_TIMEOUT_MS)
+            }
+            Step::Deferred => Err(EIO),
+        }
+    }
+
+    /// Ends a write bio: a fragment joins the bin (from job `i`'s
+    /// destination); FUA commits.
+    fn complete_write(&self, res: &mut LaneRes, i: usize, bio: OwnedBio<'static>, r: Result<Placed>) {
+        let r = match r {
+            Ok(Placed::Done) if bio.is_fua() => self.commit(),
+            Ok(Placed::Done) => Ok(()),
+            Ok(Placed::Fragment(frag)) => match res.jobs.get_mut(i).map(|j| j.dst_mut()) {
+                Some(Ok(dst)) => self.add_to_bin(&dst[..], frag, bio.is_fua()),
+                _ => Err(EIO),
+            },
+            Err(e) => Err(e),
+        };
+        bio.end(match r {
+            Ok(()) => Status::OK,
+            Err(e) => errno_status(e),
+        });
+    }
+
+    /// First pass of a write with job `i`: read-modify-write, zero check,
+    /// dedup, compressibility check, then compression: submitted to the
+    /// accelerator (`Step::Accel`), or done in software, or the block is
+    /// stored raw.
+    fn prepare(
+        &self,
+        res: &mut LaneRes,
+        i: usize,
+        bio: &OwnedBio<'static>,
+        accel: Option<&Arc<Tfm>>,
+        pending: &[Option<Digest>],
+    ) -> Result<Step> {
         let (lbn, off, len) = self.lbn_of(bio, self.logical())?;
         if self.read_only.load(Relaxed) {
             return Err(EIO);
         }
         let LaneRes {
-            data,
-            rbuf,
+            sw,
             inflater,
-            cbuf,
-            acomp,
+            rbuf,
+            jobs,
+            ..
         } = res;
+        let job = jobs.get_mut(i).ok_or(ENOMEM)?;
+        let data = job.src_mut()?;
         if len < BLOCK {
             self.stats.partial_writes.add(1, Relaxed);
             self.read_lbn(lbn, data, rbuf, inflater)?;
@@ -770,7 +983,7 @@ impl Volume {
             self.stats.zero_blocks.add(1, Relaxed);
             self.supersede(lbn, lbn + 1);
             self.set_mapping(lbn, None)?;
-            return Ok(Placed::Done);
+            return Ok(Step::Placed(Ok(Placed::Done)));
         }
         let digest = if self.opts.dedup.load(Relaxed) {
             Some(sha256(&data[..]))
@@ -780,36 +993,104 @@ impl Volume {
         if let Some(d) = &digest {
             if self.try_dedup(lbn, d)? {
                 self.stats.dedup_hits.add(1, Relaxed);
-                return Ok(Placed::Done);
+                return Ok(Step::Placed(Ok(Placed::Done)));
+            }
+            if pending.iter().any(|p| p.as_ref() == Some(d)) {
+                return Ok(Step::Deferred);
             }
         }
-        if self.opts.compression.load(Relaxed) {
-            if let Some(ac) = acomp.as_mut() {
-                if let Some(mlen) = self.compress(ac, data, cbuf) {
-                    return Ok(Placed::Fragment(Frag {
-                        lbn,
-                        offset: 0,
-                        len: mlen as u16,
-                        digest,
-                        dup_of: None,
-                        superseded: false,
-                    }));
+        let policy = self.engine.policy();
+        if policy == Policy::Off {
+            return Ok(Step::Placed(self.place_raw(lbn, job.src(), digest)));
+        }
+        if !heuristic::worth_compressing(&data[..]) {
+            self.engine.stats.skipped.add(1, Relaxed);
+            return Ok(Step::Placed(self.place_raw(lbn, job.src(), digest)));
+        }
+        let budget = gzip::deflate_budget(BLOCK);
+        if let Some(tfm) = accel.filter(|_| policy.wants_accel()) {
+            let dst = gzip::HEADER_LEN..gzip::HEADER_LEN + budget;
+            if job.submit(tfm, true, BLOCK, dst).is_ok() {
+                return Ok(Step::Accel {
+                    lbn,
+                    digest,
+                    tfm: tfm.clone(),
+                });
+            }
+            // Not submitted (no memory for a request): software below.
+        }
+        if policy != Policy::Accel {
+            if let Some(frag) = self.compress_sw(sw, job, lbn, digest) {
+                return Ok(Step::Placed(Ok(Placed::Fragment(frag))));
+            }
+        }
+        Ok(Step::Placed(self.place_raw(lbn, job.src(), digest)))
+    }
+
+    /// Second pass of a write sent to the accelerator: waits for it (up to
+    /// `wait_ms` more milliseconds), frames
+    /// the member; on an overflow stores the block raw; on any other error
+    /// or a timeout marks the accelerator failed and redoes the block in
+    /// software (no error reaches the bio).
+    fn finish_accel(
+        &self,
+        res: &mut LaneRes,
+        i: usize,
+        lbn: u64,
+        digest: Option<Digest>,
+        tfm: &Arc<Tfm>,
+        wait_ms: u32,
+    ) -> Result<Placed> {
+        let r = res.jobs.get_mut(i).ok_or(EIO)?.wait(wait_ms);
+        match r {
+            Ok(dlen) => {
+                self.engine.stats.offloaded.add(1, Relaxed);
+                let job = res.jobs.get_mut(i).ok_or(EIO)?;
+                if let Some(frag) = Self::frame(job, dlen, lbn, digest) {
+                    return Ok(Placed::Fragment(frag));
+                }
+                return self.place_raw(lbn, job.src(), digest);
+            }
+            Err(e) if e == E2BIG || e == ENOSPC => {
+                self.engine.stats.accel_overflows.add(1, Relaxed);
+                let job = res.jobs.get(i).ok_or(EIO)?;
+                return self.place_raw(lbn, job.src(), digest);
+            }
+            Err(e) => {
+                self.engine.fail(tfm, e);
+                self.engine.stats.fallback.add(1, Relaxed);
+                if e == ETIMEDOUT {
+                    // The device may still write this job's buffers.
+                    Self::set_aside(res, i);
                 }
             }
         }
-        self.stats.raw.add(1, Relaxed);
-        self.supersede(lbn, lbn + 1);
-        self.store_raw(lbn, data, digest)?;
-        Ok(Placed::Done)
+        let LaneRes { sw, jobs, .. } = res;
+        let job = jobs.get_mut(i).ok_or(EIO)?;
+        if !job.in_flight() {
+            if let Some(frag) = self.compress_sw(sw, job, lbn, digest) {
+                return Ok(Placed::Fragment(frag));
+            }
+        }
+        self.place_raw(lbn, job.src(), digest)
     }
 
-    /// Compresses `data` into a gzip member at the start of `cbuf`; `None`
-    /// if it does not fit the 90% rule or the compressor failed.
-    fn compress(&self, ac: &mut Acomp, data: &BlockBuf, cbuf: &mut BlockBuf) -> Option<usize> {
+    /// Compresses job's source in software into a gzip member at the start
+    /// of its destination; `None` if it does not fit the 90% rule or the
+    /// compressor failed.
+    fn compress_sw(
+        &self,
+        sw: &mut Option<Acomp>,
+        job: &mut Job,
+        lbn: u64,
+        digest: Option<Digest>,
+    ) -> Option<Frag> {
+        let ac = sw.as_mut()?;
         let budget = gzip::deflate_budget(BLOCK);
         let r = {
-            let mut src = Sgl::from_slice(&data[..], GFP_KERNEL).ok()?;
-            let dst_buf = &mut cbuf[gzip::HEADER_LEN..gzip::HEADER_LEN + budget];
+            let (src, dst) = job.buffers().ok()?;
+            let mut src = Sgl::from_slice(&src[..], GFP_KERNEL).ok()?;
+            let dst_buf = &mut dst[gzip::HEADER_LEN..gzip::HEADER_LEN + budget];
             let mut dst = Sgl::from_mut_slice(dst_buf, GFP_KERNEL).ok()?;
             ac.compress(&mut src, &mut dst)
         };
@@ -821,14 +1102,33 @@ impl Volume {
                 return None;
             }
         };
-        if self.driver() != "deflate-generic" {
-            self.offloaded.add(1, Relaxed);
-        }
-        let n = gzip::frame_in_place(&mut cbuf[..], dlen, crc32(&data[..]), BLOCK as u32).ok()?;
-        (n <= gzip::max_member(BLOCK)).then_some(n)
+        self.engine.stats.software.add(1, Relaxed);
+        Self::frame(job, dlen, lbn, digest)
     }
 
-    /// Shares the stored copy of `digest` if the index knows one.
+    /// Frames the `dlen` deflate bytes in job's destination as a gzip
+    /// member; `None` if it breaks the 90% rule.
+    fn frame(job: &mut Job, dlen: usize, lbn: u64, digest: Option<Digest>) -> Option<Frag> {
+        let (src, dst) = job.buffers().ok()?;
+        let n = gzip::frame_in_place(&mut dst[..], dlen, crc32(&src[..]), BLOCK as u32).ok()?;
+        (n <= gzip::max_member(BLOCK)).then_some(Frag {
+            lbn,
+            offset: 0,
+            len: n as u16,
+            digest,
+            dup_of: None,
+            superseded: false,
+        })
+    }
+
+    /// Stores `data` raw for `lbn`.
+    fn place_raw(&self, lbn: u64, data: &BlockBuf, digest: Option<Digest>) -> Result<Placed> {
+        self.stats.raw.add(1, Relaxed);
+        self.supersede(lbn, lbn + 1);
+        self.store_raw(lbn, data, digest)?;
+        Ok(Placed::Done)
+    }
+
     fn try_dedup(&self, lbn: u64, digest: &[u8; dedup::DIGEST_LEN]) -> Result<bool> {
         // Lock order: bin, then meta.
         let mut bin = self.bin.lock();
@@ -1060,10 +1360,12 @@ impl Volume {
         Some(self.decode_fragment(&bin.buf, loc, out, inf))
     }
 
-    /// Adds the fragment in `res.cbuf` to the bin (writing the bin first if
-    /// it does not fit); with `fua`, writes the bin and commits.
-    fn add_to_bin(&self, res: &mut LaneRes, mut frag: Frag, fua: bool) -> Result {
+    /// Adds the fragment whose member starts `member` to the bin (writing
+    /// the bin first if it does not fit); with `fua`, writes the bin and
+    /// commits.
+    fn add_to_bin(&self, member: &[u8], mut frag: Frag, fua: bool) -> Result {
         let len = usize::from(frag.len);
+        let member = member.get(..len).ok_or(EIO)?;
         let mut bin = self.bin.lock();
         Self::supersede_locked(&mut bin, frag.lbn, frag.lbn + 1);
         let mut dup = frag.digest.and_then(|d| {
@@ -1081,7 +1383,7 @@ impl Volume {
         } else {
             self.stats.compressed.add(1, Relaxed);
             let at = bin.used;
-            bin.buf[at..at + len].copy_from_slice(&res.cbuf[..len]);
+            bin.buf[at..at + len].copy_from_slice(member);
             frag.offset = at as u16;
             bin.used += len;
         }
@@ -1336,13 +1638,20 @@ impl Volume {
         }
     }
 
-    /// Sets compression or dedup on or off.
-    pub fn set_feature(&self, compression: bool, on: bool) {
-        if compression {
-            self.opts.compression.store(on, Relaxed);
-        } else {
-            self.opts.dedup.store(on, Relaxed);
-        }
+    /// Sets dedup on or off.
+    pub fn set_dedup(&self, on: bool) {
+        self.opts.dedup.store(on, Relaxed);
+    }
+
+    /// The compressor new blocks go to: the accelerator's driver, the
+    /// software one, or `none` (policy `off`, or `accel` without one).
+    fn write_driver(&self, out: &mut impl Write) -> core::fmt::Result {
+        let p = self.engine.policy();
+        self.engine.with_driver(|d| match d {
+            Some(d) if p.wants_accel() => out.write_str(d),
+            _ if p == Policy::Auto || p == Policy::Software => out.write_str(self.sw_driver()),
+            _ => out.write_str("none"),
+        })
     }
 
     /// Writes the status line (see the admin guide).
@@ -1358,7 +1667,7 @@ impl Volume {
         drop(m);
         write!(
             out,
-            "{} {} {} {} {} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} ",
             mode,
             sb.mapped,
             sb.logical_blocks,
@@ -1366,16 +1675,24 @@ impl Volume {
             sb.data_blocks,
             sb.mapped - sb.items.min(sb.mapped),
             sb.items - sb.phys_used.min(sb.items),
-            self.driver(),
-            self.offloaded.load(Relaxed),
-            0,
-            lw
+        )?;
+        self.write_driver(out)?;
+        let e = &self.engine;
+        write!(
+            out,
+            " {} {} {} {} {}",
+            e.stats.offloaded.load(Relaxed),
+            e.stats.fallback.load(Relaxed),
+            lw,
+            e.policy().name(),
+            e.health().name()
         )
     }
 
     /// Writes every counter, `key=value` separated by spaces.
     pub fn write_stats(&self, out: &mut impl Write) -> core::fmt::Result {
         let s = &self.stats;
+        let e = &self.engine.stats;
         let m = self.meta.lock();
         let sb = m.sb;
         let idx_used = m.index.used();
@@ -1387,9 +1704,11 @@ impl Volume {
             "reads={} writes={} flushes={} fua={} discards={} partial_writes={} zero_blocks={} \
              dedup_hits={} compressed={} raw={} packed_blocks={} crc_errors={} enospc={} \
              commits={} discards_passed={} compress_errors={} read_retries={} offloaded={} \
-             fallback=0 mapped={} items={} phys_used={} data_blocks={} logical_blocks={} \
+             sw_compressed={} fallback={} accel_errors={} accel_timeouts={} accel_overflows={} \
+             skipped={} probes={} probes_ok={} accel={} \
+             mapped={} items={} phys_used={} data_blocks={} logical_blocks={} \
              data_start={} generation={} epoch={} index_used={} index_capacity={} \
-             compression={} dedup={}",
+             compression={} dedup={} driver=",
             s.reads.load(Relaxed),
             s.writes.load(Relaxed),
             s.flushes.load(Relaxed),
@@ -1407,7 +1726,16 @@ impl Volume {
             s.discards_passed.load(Relaxed),
             s.compress_errors.load(Relaxed),
             s.read_retries.load(Relaxed),
-            self.offloaded.load(Relaxed),
+            e.offloaded.load(Relaxed),
+            e.software.load(Relaxed),
+            e.fallback.load(Relaxed),
+            e.accel_errors.load(Relaxed),
+            e.accel_timeouts.load(Relaxed),
+            e.accel_overflows.load(Relaxed),
+            e.skipped.load(Relaxed),
+            e.probes.load(Relaxed),
+            e.probes_ok.load(Relaxed),
+            self.engine.health().name(),
             sb.mapped,
             sb.items,
             sb.phys_used,
@@ -1418,9 +1746,10 @@ impl Volume {
             epoch,
             idx_used,
             idx_cap,
-            if self.opts.compression.load(Relaxed) { "on" } else { "off" },
+            self.engine.policy().name(),
             if self.opts.dedup.load(Relaxed) { "on" } else { "off" },
-        )
+        )?;
+        self.write_driver(out)
     }
 
     /// Writes where LBN `lbn` is stored: `unmapped`, or `<device sector of
@@ -1464,7 +1793,7 @@ const COMMIT_PERIOD_MS: i64 = 1000;
 enum Placed {
     /// Mapped (zero, dedup or raw).
     Done,
-    /// Compressed into `res.cbuf`, to be packed.
+    /// Compressed into the job's destination, to be packed.
     Fragment(Frag),
 }
 

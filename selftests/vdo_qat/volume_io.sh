@@ -24,8 +24,8 @@ status() { dmsetup status vq0 | cut -d' ' -f4-; }
 
 check "create on a zeroed device formats it" mk
 check "format logged" bash -c "dmesg | grep -q 'vdo_qat: 253:[0-9]*: formatted: 16384 blocks, 512 for metadata'"
-eq "table line" "0 $LEN vdo_qat $MAJMIN $LEN 6 compression on dedup on index_memory 16" "$(dmsetup table vq0)"
-eq "status of an empty volume" "normal 0 65536 0 15872 0 0 deflate-generic 0 0 ok" "$(status)"
+eq "table line" "0 $LEN vdo_qat $MAJMIN $LEN 6 compression auto dedup on index_memory 16" "$(dmsetup table vq0)"
+eq "status of an empty volume" "normal 0 65536 0 15872 0 0 deflate-generic 0 0 ok auto absent" "$(status)"
 eq "never-written blocks read as zeros" "$(head -c 1048576 /dev/zero | sha)" \
 	"$(dd if=$DEV bs=1M count=1 skip=100 iflag=direct status=none | sha)"
 
@@ -61,7 +61,7 @@ eq "exact counters of the crafted pattern" \
 phys=$(dm_stat vq0 phys_used)
 check "17 fragments packed 3 to a block (+1 raw): phys_used=$phys" test "$phys" -le 8 -a "$phys" -ge 6
 eq "status: 28 LBNs mapped, dedup saved 10, compression saved $((18 - phys))" \
-	"normal 28 65536 $phys 15872 10 $((18 - phys)) deflate-generic 0 0 ok" "$(status)"
+	"normal 28 65536 $phys 15872 10 $((18 - phys)) deflate-generic 0 0 ok auto absent" "$(status)"
 eq "pattern reads back (sha256)" "$(sha <"$VQ_TMP/expect")" \
 	"$(dd if=$DEV bs=4k count=32 iflag=direct status=none | sha)"
 eq "map message: LBN 0 is a fragment shared 8 times" 8 "$(dmsetup message vq0 0 map 0 | cut -d' ' -f4)"
@@ -140,7 +140,7 @@ h0=$(dm_stat vq0 dedup_hits)
 dd if="$VQ_TMP/expect" of=$DEV bs=4k count=1 seek=41 oflag=direct status=none
 eq "with dedup off a duplicate is not shared" 0 $(( $(dm_stat vq0 dedup_hits) - h0 ))
 check "messages compression on, dedup on" bash -c "dmsetup message vq0 0 compression on && dmsetup message vq0 0 dedup on"
-eq "table shows the features" "0 $LEN vdo_qat $MAJMIN $LEN 6 compression on dedup on index_memory 16" "$(dmsetup table vq0)"
+eq "table shows the features" "0 $LEN vdo_qat $MAJMIN $LEN 6 compression auto dedup on index_memory 16" "$(dmsetup table vq0)"
 check "unknown message refused" fails dmsetup message vq0 0 frobnicate
 check "map beyond the logical size refused" fails dmsetup message vq0 0 map 65536
 

@@ -18,6 +18,10 @@ pub mod fmtbuf;
 #[path = "../../../drivers/vdo_qat/compress/gzip.rs"]
 pub mod gzip;
 
+/// `drivers/vdo_qat/compress/heuristic.rs`: the compressibility checker.
+#[path = "../../../drivers/vdo_qat/compress/heuristic.rs"]
+pub mod heuristic;
+
 /// `drivers/vdo_qat/config.rs`: the `vdo_qat` table line.
 #[path = "../../../drivers/vdo_qat/config.rs"]
 pub mod vdo_qat_config;

@@ -15,7 +15,7 @@ fn words(line: &str) -> Vec<CString> {
 }
 
 /// (dev, logical blocks, compression, dedup, index MiB, low water, metadata)
-type Parsed = (String, u64, bool, bool, u64, Option<u64>, Option<u64>);
+type Parsed = (String, u64, &'static str, bool, u64, Option<u64>, Option<u64>);
 
 fn parse(line: &str, len: u64) -> Result<Parsed, (ArgErrorKind, usize)> {
     let owned = words(line);
@@ -25,7 +25,7 @@ fn parse(line: &str, len: u64) -> Result<Parsed, (ArgErrorKind, usize)> {
             (
                 c.dev_path.to_str().unwrap().to_owned(),
                 c.logical_blocks,
-                c.compression,
+                c.compression.name(),
                 c.dedup,
                 c.index_mib,
                 c.low_water,
@@ -49,15 +49,30 @@ fn table(line: &str, len: u64) -> String {
 fn valid_lines() {
     assert_eq!(
         parse("/dev/loop0 2048", 2048),
-        Ok(("/dev/loop0".into(), 256, true, true, 16, None, None))
+        Ok(("/dev/loop0".into(), 256, "auto", true, 16, None, None))
     );
     assert_eq!(
         parse("7:0 16 4 compression off low_water 9", 16),
-        Ok(("7:0".into(), 2, false, true, 16, Some(9), None))
+        Ok(("7:0".into(), 2, "off", true, 16, Some(9), None))
     );
     assert_eq!(
         parse("7:0 16 6 dedup off index_memory 64 metadata_blocks 600", 16),
-        Ok(("7:0".into(), 2, true, false, 64, None, Some(600)))
+        Ok(("7:0".into(), 2, "auto", false, 64, None, Some(600)))
+    );
+    // The compression policies; `on` is `auto`.
+    for (word, policy) in [
+        ("on", "auto"),
+        ("auto", "auto"),
+        ("accel", "accel"),
+        ("software", "software"),
+        ("off", "off"),
+    ] {
+        let line = format!("7:0 16 2 compression {word}");
+        assert_eq!(parse(&line, 16).map(|p| p.2), Ok(policy), "{line}");
+    }
+    assert_eq!(
+        table("7:0 2048 2 compression accel", 2048),
+        "7:0 2048 6 compression accel dedup on index_memory 16"
     );
 }
 

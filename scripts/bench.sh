@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Usage: bench.sh [debug|release]   (make bench)
+# Boots the test kernel (QEMU TCG) and runs scripts/bench-guest.sh: the
+# same fio write job on a vdo_qat volume with compression in software and
+# offloaded to the QAT-like test provider qat_sim, in one VM run; prints
+# the CPU time per GiB written of each and their ratio. Not a test: the
+# figures go to build/bench/bench.txt. BENCH_MIB sets the size written.
+source "$(dirname "$0")/lib.sh"
+variant=${1:-debug}
+kdir=$("$VQ_ROOT/scripts/build-modules.sh" "$variant" modules)
+out=$VQ_ROOT/build/bench
+rm -rf "$out"; mkdir -p "$out"
+"$VQ_ROOT/scripts/vm-run.sh" "$kdir" "$out" 1800 \
+	"BENCH_MIB='${BENCH_MIB:-64}' bash $VQ_ROOT/scripts/bench-guest.sh $out" || true
+[ -s "$out/bench.txt" ] || { echo "bench: no result; console: $out/console.log" >&2; exit 1; }
+cat "$out/bench.txt"
