@@ -21,7 +21,7 @@ sim() { cat "$P/$1"; }
 simset() { echo "$2" >"$P/$1"; }
 
 ktap_print_header
-ktap_set_plan 76
+ktap_set_plan 77
 cleanup() {
 	touch "$VQ_TMP/stop" 2>/dev/null
 	wait
@@ -123,6 +123,9 @@ eq "qat_sim compressions = offloaded + successful probes" \
 	$(( $(st offloaded) - o + $(st probes_ok) - pk )) $(( $(sim compressed) - qc ))
 eq "qat_sim overflows = accelerator overflows" $(( $(st accel_overflows) - ov )) $(( $(sim e2big) - qe ))
 eq "no accelerator error, no fallback" "0 0" "$(( $(st accel_errors) - a )) $(( $(st fallback) - f ))"
+# fio keeps 16 writes in flight; lanes batch them, so the provider holds
+# many requests at once, not one per lane or per CPU.
+check "many requests in flight at once: up to $(sim max_in_flight) (2 vCPUs)" test "$(sim max_in_flight)" -ge 8
 
 # 2. 100% errors.
 snap

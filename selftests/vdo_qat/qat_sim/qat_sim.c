@@ -104,6 +104,7 @@
  *  backlogged       requests that went to the backlog (returned -EBUSY).
  *  too_big          requests refused because slen or dlen exceeds 64 KiB.
  *  in_flight        accepted requests not yet finally completed (gauge).
+ *  max_in_flight    the highest in_flight seen.
  *  busy_ns          nanoseconds the worker spent in zlib (de)compression:
  *                   stands in for accelerator time in benchmarks.
  */
@@ -186,6 +187,7 @@ static struct {
 	atomic64_t backlogged;
 	atomic64_t too_big;
 	atomic64_t in_flight;
+	atomic64_t max_in_flight;
 	atomic64_t busy_ns;
 } qs_stat;
 
@@ -360,6 +362,7 @@ QS_STAT_PARAM(virt_requests, "virtual-address requests (refused)");
 QS_STAT_PARAM(backlogged, "requests backlogged (-EBUSY)");
 QS_STAT_PARAM(too_big, "requests with slen or dlen above 64 KiB");
 QS_STAT_PARAM(in_flight, "accepted, not yet completed");
+QS_STAT_PARAM(max_in_flight, "highest in_flight seen");
 QS_STAT_PARAM(busy_ns, "nanoseconds spent in zlib");
 
 /* ---- completion ---- */
@@ -727,7 +730,11 @@ static int qs_submit(struct acomp_req *areq, bool compress)
 		qs_ring++;
 		err = -EINPROGRESS;
 	}
-	atomic64_inc(&qs_stat.in_flight);
+	/* Under qs_lock: the maximum cannot miss an increment. */
+	if (atomic64_inc_return(&qs_stat.in_flight) >
+	    atomic64_read(&qs_stat.max_in_flight))
+		atomic64_set(&qs_stat.max_in_flight,
+			     atomic64_read(&qs_stat.in_flight));
 	spin_unlock_bh(&qs_lock);
 
 	/* A tfm pins the module, so qs_wq exists. */
