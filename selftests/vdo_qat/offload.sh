@@ -21,7 +21,7 @@ sim() { cat "$P/$1"; }
 simset() { echo "$2" >"$P/$1"; }
 
 ktap_print_header
-ktap_set_plan 77
+ktap_set_plan 79
 cleanup() {
 	touch "$VQ_TMP/stop" 2>/dev/null
 	wait
@@ -92,6 +92,15 @@ import json, sys
 j = json.load(open(sys.argv[1]))["jobs"][0]
 print(j["error"], j["write"]["io_bytes"], j["read"]["io_bytes"])' "$out" 2>/dev/null || echo "fio failed"
 }
+blocks() {	# blocks <first LBN>: 16 distinct compressible blocks there
+	python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_DIRECT)
+import mmap; b = mmap.mmap(-1, 4096)
+for i in range(16):
+    b[:] = (b"policy %s block %d " % (sys.argv[2].encode(), i) * 400)[:4096]
+    os.pwrite(fd, b, (int(sys.argv[2]) + i) * 4096)' $DEV "$1"
+}
 snap() { o=$(st offloaded) s=$(st sw_compressed) f=$(st fallback) a=$(st accel_errors) \
 	pr=$(st probes) pk=$(st probes_ok) ov=$(st accel_overflows) \
 	qc=$(sim compressed) qe=$(sim e2big) qi=$(sim injected_errors); }
@@ -144,15 +153,27 @@ o1=$(st offloaded)
 dd if="$VQ_TMP/text" of=$DEV bs=4k count=16 skip=32 seek=20000 oflag=direct status=none
 eq "new writes are offloaded again" 16 $(( $(st offloaded) - o1 ))
 
-# 3. 10% random errors.
+# 3. 10% random errors, with a chosen error code (EBADMSG, QAT's firmware
+# error).
 snap
+simset error_code 74
 simset error_rate 10
 eq "fio with 10% accelerator errors: 0 errors" "0 8388608 8388608" \
 	"$(fio_run "$VQ_TMP/c.json" --size=8M --offset=24M)"
 check "fallbacks counted ($(( $(st fallback) - f )))" test $(( $(st fallback) - f )) -gt 0
 check "errors were injected ($(( $(sim injected_errors) - qi )))" test $(( $(sim injected_errors) - qi )) -gt 0
 simset error_rate 0
+simset error_code 5
 check "offload re-enabled after 10% errors" wait_state healthy
+check "the kernel log names the error code" bash -c 'dmesg | grep -q "accelerator qat_sim_deflate failed (error -74)"'
+
+# Slow completions (300 ms each, under the 2 s timeout) are not failures.
+snap
+simset delay_ms 300
+blocks 21500
+simset delay_ms 0
+eq "slow device: 16 blocks offloaded, no fallback" "16 0" \
+	"$(( $(st offloaded) - o )) $(( $(st fallback) - f ))"
 
 # 4. Stuck requests: the accelerator never answers.
 snap
@@ -218,15 +239,6 @@ eq "every background fio run verified, none failed ($runs runs)" "$runs" \
 check "at least 3 background runs" test "$runs" -ge 3
 
 # 7. Policies.
-blocks() {	# blocks <first LBN>: 16 distinct compressible blocks
-	python3 -c '
-import os, sys
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_DIRECT)
-import mmap; b = mmap.mmap(-1, 4096)
-for i in range(16):
-    b[:] = (b"policy %s block %d " % (sys.argv[2].encode(), i) * 400)[:4096]
-    os.pwrite(fd, b, (int(sys.argv[2]) + i) * 4096)' $DEV "$1"
-}
 snap
 check "message compression software" dmsetup message vqo 0 compression software
 eq "status: software, disabled" "deflate-generic software disabled" "$(field 11) $(field 15) $(field 16)"
