@@ -244,11 +244,11 @@ struct Flight {
 
 impl Drop for Flight {
     fn drop(&mut self) {
+        // A driver may still read the request right after calling back
+        // (QAT does), inside its softirq or BH-disabled section: the free
+        // waits for an RCU grace period.
         // SAFETY: the request is valid (type invariant); `Job` only drops a
-        // flight once its callback fired (or it never started). A driver
-        // may still read the request right after calling back (QAT does),
-        // inside its softirq or BH-disabled section: the free waits for an
-        // RCU grace period.
+        // flight once its callback fired (or it never started).
         unsafe { bindings::kstor_acomp_request_free_deferred(self.req.as_ptr()) };
     }
 }
