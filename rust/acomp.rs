@@ -17,9 +17,10 @@
 //!   `CRYPTO_TFM_REQ_MAY_BACKLOG`. The completion callback (a C function
 //!   in `shim.c`, run by drivers such as QAT in softirq) only records the
 //!   result and signals a completion; it never sleeps. A job owns its two
-//!   4 KiB buffers, its scatterlists (at most [`MAX_SG`] entries per
-//!   direction, so QAT never allocates: `qat_bl.c`) and its request while
-//!   in flight, so nothing the device may touch is freed early, even when
+//!   4 KiB buffers, its scatterlist tables (at most [`MAX_SG`] entries per
+//!   direction, so QAT never allocates: `qat_bl.c`; allocated once with
+//!   the job) and its request while in flight (the only allocation per
+//!   submission), so nothing the device may touch is freed early, even when
 //!   the caller gives up waiting.
 
 use crate::bindings;
@@ -233,13 +234,11 @@ impl Drop for Tfm {
 ///
 /// # Invariants
 ///
-/// `req` was allocated on `tfm`; the scatterlists describe buffers of the
-/// owning [`Job`], and `req` uses them and the job's completion.
+/// `req` was allocated on `tfm`; it uses the scatterlists, buffers and
+/// completion of the owning [`Job`].
 struct Flight {
     tfm: Arc<Tfm>,
     req: NonNull<bindings::acomp_req>,
-    _src: Sgl<'static>,
-    _dst: Sgl<'static>,
 }
 
 impl Drop for Flight {
@@ -267,13 +266,17 @@ enum State {
 ///
 /// # Invariants
 ///
-/// `wait` is a live `kstor_acomp_wait`, owned. While `state` is
-/// `InFlight`, a driver may read `src` and write `dst` and will call the
-/// callback on `wait`; so `dst` is not handed out, and neither buffer,
-/// nor `wait`, is freed before the callback fired.
+/// `wait` is a live `kstor_acomp_wait`, owned; `src_sg` and `dst_sg` hold
+/// [`MAX_SG`] entries each. While `state` is `InFlight`, a driver may read
+/// `src` (through `src_sg`) and write `dst` (through `dst_sg`) and will
+/// call the callback on `wait`; so `dst` is not handed out, the tables are
+/// not rewritten, and none of them, nor `wait`, is freed before the
+/// callback fired.
 pub struct Job {
     src: ManuallyDrop<BlockBuf>,
     dst: ManuallyDrop<BlockBuf>,
+    src_sg: ManuallyDrop<KVec<bindings::scatterlist>>,
+    dst_sg: ManuallyDrop<KVec<bindings::scatterlist>>,
     wait: NonNull<bindings::kstor_acomp_wait>,
     state: State,
 }
@@ -295,6 +298,14 @@ impl Job {
     pub fn new() -> Result<Self> {
         let src = BlockBuf::new_zeroed(GFP_KERNEL)?;
         let dst = BlockBuf::new_zeroed(GFP_KERNEL)?;
+        let table = || -> Result<KVec<bindings::scatterlist>> {
+            let mut t = KVec::with_capacity(MAX_SG, GFP_KERNEL)?;
+            for _ in 0..MAX_SG {
+                t.push(bindings::scatterlist::default(), GFP_KERNEL)?;
+            }
+            Ok(t)
+        };
+        let (src_sg, dst_sg) = (table()?, table()?);
         // SAFETY: plain allocation.
         let wait = unsafe { bindings::kstor_acomp_wait_alloc(bindings::GFP_KERNEL) };
         let wait = NonNull::new(wait).ok_or(ENOMEM)?;
@@ -302,6 +313,8 @@ impl Job {
         Ok(Job {
             src: ManuallyDrop::new(src),
             dst: ManuallyDrop::new(dst),
+            src_sg: ManuallyDrop::new(src_sg),
+            dst_sg: ManuallyDrop::new(dst_sg),
             wait,
             state: State::Idle,
         })
@@ -388,47 +401,37 @@ impl Job {
             return Err(EINVAL);
         }
         let dlen = dst_range.end - dst_range.start;
-        // SAFETY: the buffers are heap allocations owned by `self`; they
-        // outlive the flight (freed only after it, see `Drop`), and `dst`
-        // is not handed out while the flight exists (type invariant).
-        let (mut src, mut dst) = unsafe {
-            (
-                Sgl::from_raw(self.src.as_ptr(), slen, false, GFP_KERNEL)?,
-                Sgl::from_raw(
-                    self.dst.as_mut_ptr().wrapping_add(dst_range.start),
-                    dlen,
-                    true,
-                    GFP_KERNEL,
-                )?,
-            )
-        };
-        if src.nents() > MAX_SG || dst.nents() > MAX_SG {
-            return Err(EINVAL);
+        let dst_ptr = self.dst.as_mut_ptr().wrapping_add(dst_range.start);
+        // A table of `MAX_SG` entries refuses buffers that need more.
+        // SAFETY: the buffers are heap allocations owned by `self` that
+        // outlive the flight (freed after it, see `Drop`); `dst` is not
+        // handed out while the flight exists (type invariant).
+        unsafe {
+            Sgl::fill(&mut self.src_sg, self.src.as_ptr(), slen)?;
+            Sgl::fill(&mut self.dst_sg, dst_ptr, dlen)?;
         }
         // SAFETY: `tfm` is a valid transform.
         let req =
             unsafe { bindings::kstor_acomp_request_alloc(tfm.tfm.as_ptr(), bindings::GFP_KERNEL) };
         let req = NonNull::new(req).ok_or(ENOMEM)?;
-        // SAFETY: `req` is a fresh request on `tfm`; the scatterlists and
-        // `wait` stay alive until the callback fired (kept in the flight
-        // and by the type invariant); lengths fit in u32 (<= 4 KiB).
+        // SAFETY: `req` is a fresh request on `tfm`; the scatterlists,
+        // buffers and `wait` stay alive and unchanged until the callback
+        // fired (type invariant); lengths fit in u32 (<= 4 KiB).
         let err = unsafe {
             bindings::kstor_acomp_submit(
                 req.as_ptr(),
                 compress,
-                src.as_mut_ptr(),
+                self.src_sg.as_mut_ptr(),
                 slen as u32,
-                dst.as_mut_ptr(),
+                self.dst_sg.as_mut_ptr(),
                 dlen as u32,
                 self.wait.as_ptr(),
             )
         };
-        // INVARIANT: the flight owns the request and the scatterlists.
+        // INVARIANT: the flight owns the request.
         let flight = Flight {
             tfm: tfm.clone(),
             req,
-            _src: src,
-            _dst: dst,
         };
         self.state = if err == EINPROGRESS.to_errno() {
             State::InFlight(flight)
@@ -491,7 +494,8 @@ impl Drop for Job {
                 );
                 // A device may still write them: leak the request, its
                 // transform, the buffers and the completion.
-                // (`src`, `dst` are `ManuallyDrop`; `wait` is a pointer.)
+                // (buffers and tables are `ManuallyDrop`; `wait` is a
+                // pointer.)
                 if let State::InFlight(f) = core::mem::replace(&mut self.state, State::Idle) {
                     core::mem::forget(f);
                 }
@@ -509,6 +513,8 @@ impl Drop for Job {
         unsafe {
             ManuallyDrop::drop(&mut self.src);
             ManuallyDrop::drop(&mut self.dst);
+            ManuallyDrop::drop(&mut self.src_sg);
+            ManuallyDrop::drop(&mut self.dst_sg);
             bindings::kstor_acomp_wait_free(self.wait.as_ptr());
         }
     }

@@ -128,21 +128,58 @@ impl<'a> Sgl<'a> {
         if len == 0 {
             return Err(EINVAL);
         }
-        let max = max_entries(len);
-        let mut table = Self::table(max, flags)?;
+        let mut table = Self::table(max_entries(len), flags)?;
+        // SAFETY: the caller keeps the bytes allocated for `'a`.
+        let nents = unsafe { Self::fill(&mut table, start, len)? };
+        // INVARIANT: `fill` made `nents` entries cover the buffer in order,
+        // the last one marked.
+        Ok(Sgl {
+            table,
+            nents,
+            len,
+            writable,
+            _p: PhantomData,
+        })
+    }
+
+    /// Describes the `len` bytes at `start` in `table`, which is
+    /// initialised again: one entry per page touched, the last one marked
+    /// as the end. Returns the number of entries used.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for an empty buffer or table, a buffer that needs more
+    /// entries than `table` has, or one that is on the stack or neither
+    /// vmalloc'd nor in the linear map.
+    ///
+    /// # Safety
+    ///
+    /// The `len` bytes at `start` are one live allocation, and stay
+    /// allocated while a device may use the entries.
+    pub(crate) unsafe fn fill(
+        table: &mut [bindings::scatterlist],
+        start: *const u8,
+        len: usize,
+    ) -> Result<usize> {
+        let max = max_entries(len).min(table.len());
+        if len == 0 || max == 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: `table` holds at least `max` entries.
+        unsafe { bindings::sg_init_table(table.as_mut_ptr(), max as u32) };
         let mut done = 0usize;
         let mut nents = 0usize;
         while done < len {
             let addr = start.wrapping_add(done);
             let offset = addr as usize % PAGE_SIZE;
             let chunk = (PAGE_SIZE - offset).min(len - done);
-            // SAFETY: `addr` lies inside the borrowed buffer; the helper
-            // only classifies it and looks its page up.
+            // SAFETY: `addr` lies inside the live buffer; the helper only
+            // classifies it and looks its page up.
             let page = unsafe { bindings::kstor_virt_to_page(addr.cast()) };
             if page.is_null() {
                 return Err(EINVAL);
             }
-            let entry = table.get_mut(nents).ok_or(EINVAL)?;
+            let entry = table.get_mut(nents).filter(|_| nents < max).ok_or(EINVAL)?;
             // SAFETY: `entry` is an initialised entry of `table`; `page`
             // holds `chunk` bytes at `offset` (`offset + chunk <= PAGE_SIZE`).
             unsafe { bindings::kstor_sg_set_page(entry, page, chunk as u32, offset as u32) };
@@ -153,15 +190,7 @@ impl<'a> Sgl<'a> {
             // SAFETY: `nents >= 1` (len > 0) entries were set.
             unsafe { bindings::kstor_sg_mark_end(&mut table[nents - 1]) };
         }
-        // INVARIANT: `nents` entries cover the buffer in order, the last
-        // one is marked (by `sg_init_table` when `nents == max`).
-        Ok(Sgl {
-            table,
-            nents,
-            len,
-            writable,
-            _p: PhantomData,
-        })
+        Ok(nents)
     }
 
     /// Number of entries used.
