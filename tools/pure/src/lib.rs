@@ -33,3 +33,7 @@ pub mod vdo_qat_format;
 /// `drivers/vdo_qat/dedup.rs`: the bounded dedup index.
 #[path = "../../../drivers/vdo_qat/dedup.rs"]
 pub mod vdo_qat_dedup;
+
+/// `drivers/nvme_vhost/regs.rs`: the NVMe controller's register file.
+#[path = "../../../drivers/nvme_vhost/regs.rs"]
+pub mod nvme_regs;
