@@ -6,8 +6,10 @@
 //! Stage 1 (this file): registers the `/dev/vhost-nvme` misc device. Each
 //! open file will be one controller; no ioctl is defined yet, so every
 //! ioctl fails with `ENOTTY`. The controller's register file ([`regs`],
-//! pure and host-tested) is the first piece of the controller.
+//! pure and host-tested) and the guest memory table and PRP walker
+//! ([`prp`]) are the first pieces of the controller.
 
+pub mod prp;
 pub mod regs;
 
 use kernel::fs::File;

@@ -37,3 +37,7 @@ pub mod vdo_qat_dedup;
 /// `drivers/nvme_vhost/regs.rs`: the NVMe controller's register file.
 #[path = "../../../drivers/nvme_vhost/regs.rs"]
 pub mod nvme_regs;
+
+/// `drivers/nvme_vhost/prp.rs`: guest memory table and PRP walker.
+#[path = "../../../drivers/nvme_vhost/prp.rs"]
+pub mod nvme_prp;
