@@ -444,6 +444,60 @@ impl Job {
         Ok(())
     }
 
+    /// Compresses (`compress`) or decompresses the first `slen` bytes of
+    /// the source into `dst_range` of the destination synchronously with
+    /// `ac` (software), over the job's own scatterlist tables: nothing is
+    /// allocated. Returns the output length.
+    ///
+    /// # Errors
+    ///
+    /// `EBUSY` if a request is in flight; `EINVAL` for an empty or
+    /// out-of-bounds range; [`Acomp::compress`]'s errors.
+    ///
+    /// # Context
+    ///
+    /// Process context (may sleep).
+    pub fn run_with(
+        &mut self,
+        ac: &mut Acomp,
+        compress: bool,
+        slen: usize,
+        dst_range: Range<usize>,
+    ) -> Result<usize> {
+        if !matches!(self.state, State::Idle) {
+            return Err(EBUSY);
+        }
+        if slen == 0
+            || slen > self.src.len()
+            || dst_range.start >= dst_range.end
+            || dst_range.end > self.dst.len()
+        {
+            return Err(EINVAL);
+        }
+        let dst_ptr = self.dst.as_mut_ptr().wrapping_add(dst_range.start);
+        let mut dlen = (dst_range.end - dst_range.start) as u32;
+        // SAFETY: the buffers are owned by `self` and borrowed (`&mut`) for
+        // the whole call, which waits for completion.
+        unsafe {
+            Sgl::fill(&mut self.src_sg, self.src.as_ptr(), slen)?;
+            Sgl::fill(&mut self.dst_sg, dst_ptr, dlen as usize)?;
+        }
+        // SAFETY: `ac`'s request is valid and ours (`&mut`); the tables
+        // describe live buffers of `self`, unused by anyone else, and the
+        // call waits for completion; lengths fit in u32 (<= 4 KiB).
+        to_result(unsafe {
+            bindings::kstor_acomp_run_sync(
+                ac.req.as_ptr(),
+                compress,
+                self.src_sg.as_mut_ptr(),
+                slen as u32,
+                self.dst_sg.as_mut_ptr(),
+                &mut dlen,
+            )
+        })?;
+        Ok(dlen as usize)
+    }
+
     fn dlen(flight: &Flight) -> usize {
         // SAFETY: the request is valid and finished.
         unsafe { bindings::kstor_acomp_req_dlen(flight.req.as_ptr()) as usize }

@@ -51,7 +51,6 @@ use kstor::crc32::crc32;
 use kstor::dm::EventNotifier;
 use kstor::hash::sha256;
 use kstor::pdata::{BlockManager, Store};
-use kstor::sgl::Sgl;
 use kstor::wq::OwnedQueue;
 use kstor::zlib::Inflater;
 
@@ -1087,13 +1086,7 @@ impl Volume {
     ) -> Option<Frag> {
         let ac = sw.as_mut()?;
         let budget = gzip::deflate_budget(BLOCK);
-        let r = {
-            let (src, dst) = job.buffers().ok()?;
-            let mut src = Sgl::from_slice(&src[..], GFP_KERNEL).ok()?;
-            let dst_buf = &mut dst[gzip::HEADER_LEN..gzip::HEADER_LEN + budget];
-            let mut dst = Sgl::from_mut_slice(dst_buf, GFP_KERNEL).ok()?;
-            ac.compress(&mut src, &mut dst)
-        };
+        let r = job.run_with(ac, true, BLOCK, gzip::HEADER_LEN..gzip::HEADER_LEN + budget);
         let dlen = match r {
             Ok(n) => n,
             Err(e) if e == ENOSPC || e == E2BIG => return None,
