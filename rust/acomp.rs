@@ -390,16 +390,7 @@ impl Job {
         slen: usize,
         dst_range: Range<usize>,
     ) -> Result {
-        if !matches!(self.state, State::Idle) {
-            return Err(EBUSY);
-        }
-        if slen == 0
-            || slen > self.src.len()
-            || dst_range.start >= dst_range.end
-            || dst_range.end > self.dst.len()
-        {
-            return Err(EINVAL);
-        }
+        self.check(slen, &dst_range)?;
         let dlen = dst_range.end - dst_range.start;
         let dst_ptr = self.dst.as_mut_ptr().wrapping_add(dst_range.start);
         // A table of `MAX_SG` entries refuses buffers that need more.
@@ -464,16 +455,7 @@ impl Job {
         slen: usize,
         dst_range: Range<usize>,
     ) -> Result<usize> {
-        if !matches!(self.state, State::Idle) {
-            return Err(EBUSY);
-        }
-        if slen == 0
-            || slen > self.src.len()
-            || dst_range.start >= dst_range.end
-            || dst_range.end > self.dst.len()
-        {
-            return Err(EINVAL);
-        }
+        self.check(slen, &dst_range)?;
         let dst_ptr = self.dst.as_mut_ptr().wrapping_add(dst_range.start);
         let mut dlen = (dst_range.end - dst_range.start) as u32;
         // SAFETY: the buffers are owned by `self` and borrowed (`&mut`) for
@@ -496,6 +478,22 @@ impl Job {
             )
         })?;
         Ok(dlen as usize)
+    }
+
+    /// `EBUSY` unless idle; `EINVAL` unless `slen` and `dst_range` are
+    /// non-empty and inside the buffers.
+    fn check(&self, slen: usize, dst_range: &Range<usize>) -> Result {
+        if !matches!(self.state, State::Idle) {
+            return Err(EBUSY);
+        }
+        if slen == 0
+            || slen > self.src.len()
+            || dst_range.start >= dst_range.end
+            || dst_range.end > self.dst.len()
+        {
+            return Err(EINVAL);
+        }
+        Ok(())
     }
 
     fn dlen(flight: &Flight) -> usize {
