@@ -20,7 +20,9 @@
 //! - [`pdata`]: persistent-data btrees and space maps, crash-consistent
 //!   commits;
 //! - [`hash`]: SHA-256;
-//! - [`wq`]: reclaim-safe workqueues owned by a target.
+//! - [`wq`]: reclaim-safe workqueues owned by a target;
+//! - [`vhost`]: worker task in a VMM's thread group, eventfds and
+//!   asynchronous file I/O, for in-kernel device emulation.
 
 pub mod acomp;
 pub mod args;
@@ -33,6 +35,7 @@ pub mod fmtbuf;
 pub mod hash;
 pub mod pdata;
 pub mod sgl;
+pub mod vhost;
 pub mod wq;
 pub mod zlib;
 

@@ -29,6 +29,15 @@
 #include "persistent-data/dm-space-map.h"
 #include "persistent-data/dm-space-map-disk.h"
 #include "persistent-data/dm-transaction-manager.h"
+#include <linux/delay.h>
+#include <linux/eventfd.h>
+#include <linux/falloc.h>
+#include <linux/ioprio.h>
+#include <linux/llist.h>
+#include <linux/poll.h>
+#include <linux/sched/vhost_task.h>
+#include <linux/sizes.h>
+#include <linux/uio.h>
 #include "shim.h"
 
 void kstor_bio_set_dev(struct bio *bio, struct block_device *bdev)
@@ -507,4 +516,514 @@ unsigned int kstor_noio_save(void)
 void kstor_noio_restore(unsigned int flags)
 {
 	memalloc_noio_restore(flags);
+}
+
+/*
+ * nvme_vhost support.
+ *
+ * A kstor_waker is the meeting point of one controller's worker task and
+ * everything that wakes it: doorbell ioctls, doorbell eventfds (kickfd)
+ * and finished I/O (kio). Finished kios go on a lock-free list that only
+ * the owner of the controller pops (under its lock).
+ *
+ * Lifetimes: the task pointer is RCU protected; every wakeup path runs
+ * under rcu_read_lock(), and kstor_waker_stop() clears the pointer and
+ * waits for a grace period before vhost_task_stop() frees the task. A kio
+ * callback touches the kio only before llist_add(); the kio is freed by
+ * its owner only after popping it (and flushing its work item).
+ */
+struct kstor_waker {
+	struct vhost_task __rcu *vtsk;
+	atomic_t has_pool;
+	atomic_t has_task;
+	atomic_t kick;
+	atomic64_t fd_kicks;
+	struct llist_head done;
+	struct llist_node *batch;
+};
+
+struct kstor_waker *kstor_waker_alloc(void)
+{
+	struct kstor_waker *w = kzalloc(sizeof(*w), GFP_KERNEL);
+
+	if (w)
+		init_llist_head(&w->done);
+	return w;
+}
+
+void kstor_waker_free(struct kstor_waker *w)
+{
+	/* A kio completion may still be in kstor_waker_kick() (under RCU). */
+	synchronize_rcu();
+	kfree(w);
+}
+
+bool kstor_waker_claim_pool(struct kstor_waker *w)
+{
+	return atomic_xchg(&w->has_pool, 1) == 0;
+}
+
+void kstor_waker_kick(struct kstor_waker *w)
+{
+	struct vhost_task *t;
+
+	atomic_set(&w->kick, 1);
+	smp_mb__after_atomic();
+	rcu_read_lock();
+	t = rcu_dereference(w->vtsk);
+	if (t)
+		vhost_task_wake(t);
+	rcu_read_unlock();
+}
+
+bool kstor_waker_take(struct kstor_waker *w)
+{
+	return atomic_xchg(&w->kick, 0) != 0;
+}
+
+u64 kstor_waker_fd_kicks(struct kstor_waker *w)
+{
+	return atomic64_xchg(&w->fd_kicks, 0);
+}
+
+int kstor_waker_start(struct kstor_waker *w, bool (*fn)(void *),
+		      void (*kill)(void *), void *arg, const char *name)
+{
+	struct vhost_task *t;
+
+	if (atomic_xchg(&w->has_task, 1))
+		return -EBUSY;
+	t = vhost_task_create(fn, kill, arg, name);
+	if (IS_ERR(t)) {
+		atomic_set(&w->has_task, 0);
+		return PTR_ERR(t);
+	}
+	rcu_assign_pointer(w->vtsk, t);
+	vhost_task_start(t);
+	return 0;
+}
+
+void kstor_waker_stop(struct kstor_waker *w)
+{
+	struct vhost_task *t = rcu_dereference_protected(w->vtsk, true);
+
+	if (!t)
+		return;
+	RCU_INIT_POINTER(w->vtsk, NULL);
+	synchronize_rcu();
+	vhost_task_stop(t);
+}
+
+void kstor_set_current_interruptible(void)
+{
+	set_current_state(TASK_INTERRUPTIBLE);
+}
+
+void kstor_set_current_running(void)
+{
+	__set_current_state(TASK_RUNNING);
+}
+
+void kstor_cond_resched(void)
+{
+	cond_resched();
+}
+
+void kstor_msleep(unsigned int ms)
+{
+	msleep(ms);
+}
+
+struct eventfd_ctx *kstor_eventfd_get(int fd, int *err)
+{
+	struct eventfd_ctx *ctx = eventfd_ctx_fdget(fd);
+
+	if (IS_ERR(ctx)) {
+		*err = PTR_ERR(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+void kstor_eventfd_signal(struct eventfd_ctx *ctx)
+{
+	eventfd_signal(ctx);
+}
+
+void kstor_eventfd_put(struct eventfd_ctx *ctx)
+{
+	eventfd_ctx_put(ctx);
+}
+
+/* A doorbell eventfd: its signals kick a waker (as KVM's irqfd wakeup). */
+struct kstor_kickfd {
+	wait_queue_entry_t wait;
+	poll_table pt;
+	wait_queue_head_t *wqh;
+	struct file *file;
+	struct eventfd_ctx *ctx;
+	struct kstor_waker *w;
+};
+
+static int kstor_kickfd_wake(wait_queue_entry_t *wait, unsigned int mode,
+			     int sync, void *key)
+{
+	struct kstor_kickfd *k = container_of(wait, struct kstor_kickfd, wait);
+	__u64 cnt;
+
+	if (key_to_poll(key) & EPOLLIN) {
+		/* Called with the eventfd's wqh lock held. */
+		eventfd_ctx_do_read(k->ctx, &cnt);
+		atomic64_inc(&k->w->fd_kicks);
+		kstor_waker_kick(k->w);
+	}
+	return 0;
+}
+
+static void kstor_kickfd_queue(struct file *file, wait_queue_head_t *wqh,
+			       poll_table *pt)
+{
+	struct kstor_kickfd *k = container_of(pt, struct kstor_kickfd, pt);
+
+	k->wqh = wqh;
+	add_wait_queue(wqh, &k->wait);
+}
+
+struct kstor_kickfd *kstor_kickfd_new(int fd, struct kstor_waker *w, int *err)
+{
+	struct kstor_kickfd *k = kzalloc(sizeof(*k), GFP_KERNEL);
+	__poll_t events;
+
+	if (!k) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	k->file = eventfd_fget(fd);
+	if (IS_ERR(k->file)) {
+		*err = PTR_ERR(k->file);
+		kfree(k);
+		return NULL;
+	}
+	k->ctx = eventfd_ctx_fileget(k->file);
+	if (IS_ERR(k->ctx)) {
+		*err = PTR_ERR(k->ctx);
+		fput(k->file);
+		kfree(k);
+		return NULL;
+	}
+	k->w = w;
+	init_waitqueue_func_entry(&k->wait, kstor_kickfd_wake);
+	init_poll_funcptr(&k->pt, kstor_kickfd_queue);
+	events = vfs_poll(k->file, &k->pt);
+	if (events & EPOLLIN)
+		kstor_waker_kick(w);
+	return k;
+}
+
+void kstor_kickfd_free(struct kstor_kickfd *k)
+{
+	__u64 cnt;
+
+	if (k->wqh)
+		eventfd_ctx_remove_wait_queue(k->ctx, &k->wait, &cnt);
+	eventfd_ctx_put(k->ctx);
+	fput(k->file);
+	kfree(k);
+}
+
+enum { KSTOR_KIO_RW, KSTOR_KIO_FLUSH, KSTOR_KIO_ZERO, KSTOR_KIO_DISCARD };
+
+struct kstor_kio {
+	struct kiocb iocb;
+	struct iov_iter iter;
+	struct work_struct work;
+	struct llist_node node;
+	struct kstor_waker *w;
+	struct file *file;	/* a reference while in flight */
+	long res;
+	u32 tag;
+	int op;
+	loff_t pos;
+	u64 len;
+	bool dealloc;
+	bool fua;
+	unsigned int nr;
+	u64 *ranges;
+	struct iovec iov[KSTOR_KIO_SEGS];
+};
+
+static void kstor_kio_finish(struct kstor_kio *k, long res)
+{
+	struct kstor_waker *w = k->w;
+
+	k->res = res;
+	rcu_read_lock();
+	llist_add(&k->node, &w->done);
+	/* k may be popped and freed from here on. */
+	kstor_waker_kick(w);
+	rcu_read_unlock();
+}
+
+/* As aio_complete_rw(): drop the freeze protection of a regular file. */
+static void kstor_kio_end_write(struct kiocb *iocb)
+{
+	if ((iocb->ki_flags & IOCB_WRITE) &&
+	    S_ISREG(file_inode(iocb->ki_filp)->i_mode))
+		kiocb_end_write(iocb);
+}
+
+static void kstor_kio_done(struct kiocb *iocb, long res)
+{
+	struct kstor_kio *k = container_of(iocb, struct kstor_kio, iocb);
+
+	kstor_kio_end_write(iocb);
+	kstor_kio_finish(k, res);
+}
+
+/*
+ * Makes @len bytes at @pos read as zeroes: a hole first if @dealloc, else
+ * zeroes first (fallocate), then the other, then written zero pages (a
+ * file system or device with neither).
+ */
+static long kstor_zero_range(struct file *f, loff_t pos, u64 len, bool dealloc)
+{
+	int mode_z = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+	int mode_p = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	size_t chunk = min_t(u64, len, SZ_64K);
+	void *zeroes;
+	long res;
+
+	res = vfs_fallocate(f, dealloc ? mode_p : mode_z, pos, len);
+	if (res == -EOPNOTSUPP)
+		res = vfs_fallocate(f, dealloc ? mode_z : mode_p, pos, len);
+	if (res != -EOPNOTSUPP)
+		return res;
+	zeroes = kzalloc(chunk, GFP_KERNEL);
+	if (!zeroes)
+		return -ENOMEM;
+	res = 0;
+	while (len && !res) {
+		size_t n = min_t(u64, len, chunk);
+		ssize_t w = kernel_write(f, zeroes, n, &pos);
+
+		if (w < 0)
+			res = w;
+		else if (!w)
+			res = -EIO;
+		else
+			len -= w;
+	}
+	kfree(zeroes);
+	return res;
+}
+
+static void kstor_kio_work(struct work_struct *work)
+{
+	struct kstor_kio *k = container_of(work, struct kstor_kio, work);
+	long res = 0;
+	unsigned int i;
+
+	switch (k->op) {
+	case KSTOR_KIO_FLUSH:
+		res = vfs_fsync(k->file, 0);
+		break;
+	case KSTOR_KIO_ZERO:
+		res = kstor_zero_range(k->file, k->pos, k->len, k->dealloc);
+		if (!res && k->fua)
+			res = vfs_fsync_range(k->file, k->pos,
+					      k->pos + k->len - 1, 1);
+		break;
+	case KSTOR_KIO_DISCARD:
+		for (i = 0; i < k->nr && !res; i++) {
+			loff_t pos = k->ranges[2 * i];
+			u64 len = k->ranges[2 * i + 1];
+
+			res = kstor_zero_range(k->file, pos, len, true);
+		}
+		kfree(k->ranges);
+		k->ranges = NULL;
+		break;
+	}
+	kstor_kio_finish(k, res);
+}
+
+struct kstor_kio *kstor_kio_alloc(struct kstor_waker *w, u32 tag)
+{
+	struct kstor_kio *k = kzalloc(sizeof(*k), GFP_KERNEL);
+
+	if (!k)
+		return NULL;
+	k->w = w;
+	k->tag = tag;
+	INIT_WORK(&k->work, kstor_kio_work);
+	return k;
+}
+
+void kstor_kio_free(struct kstor_kio *k)
+{
+	flush_work(&k->work);
+	kfree(k->ranges);
+	kfree(k);
+}
+
+int kstor_kio_set_seg(struct kstor_kio *k, unsigned int i, u64 uaddr, u32 len)
+{
+	if (i >= KSTOR_KIO_SEGS)
+		return -EINVAL;
+	k->iov[i].iov_base = u64_to_user_ptr(uaddr);
+	k->iov[i].iov_len = len;
+	return 0;
+}
+
+static ssize_t kstor_kio_issue(struct kstor_kio *k, bool write, loff_t pos,
+			       size_t len, unsigned int nsegs, bool fua,
+			       bool direct)
+{
+	struct kiocb *iocb = &k->iocb;
+	struct file *f = k->file;
+
+	memset(iocb, 0, sizeof(*iocb));
+	iocb->ki_filp = f;
+	iocb->ki_pos = pos;
+	/* The file's own O_APPEND/O_DIRECT must not steer guest I/O. */
+	iocb->ki_flags = iocb_flags(f) & ~(IOCB_APPEND | IOCB_DIRECT);
+	iocb->ki_ioprio = get_current_ioprio();
+	iocb->ki_complete = kstor_kio_done;
+	if (direct && (f->f_mode & FMODE_CAN_ODIRECT))
+		iocb->ki_flags |= IOCB_DIRECT;
+	if (fua)
+		iocb->ki_flags |= IOCB_DSYNC;
+	iov_iter_init(&k->iter, write ? ITER_SOURCE : ITER_DEST, k->iov, nsegs,
+		      len);
+	if (!write)
+		return f->f_op->read_iter(iocb, &k->iter);
+	if (S_ISREG(file_inode(f)->i_mode))
+		kiocb_start_write(iocb);
+	iocb->ki_flags |= IOCB_WRITE;
+	return f->f_op->write_iter(iocb, &k->iter);
+}
+
+int kstor_kio_rw(struct kstor_kio *k, struct file *f, bool write, loff_t pos,
+		 size_t len, unsigned int nsegs, bool fua, bool direct)
+{
+	size_t total = 0;
+	unsigned int i;
+	ssize_t ret;
+
+	if (nsegs > KSTOR_KIO_SEGS || !nsegs || !len)
+		return -EINVAL;
+	/* The iterator walks by length: it must be exactly the segments'. */
+	for (i = 0; i < nsegs; i++)
+		if (check_add_overflow(total, k->iov[i].iov_len, &total))
+			return -EINVAL;
+	if (total != len)
+		return -EINVAL;
+	if (write ? !(f->f_mode & FMODE_WRITE) || !f->f_op->write_iter :
+		    !(f->f_mode & FMODE_READ) || !f->f_op->read_iter)
+		return -EBADF;
+	k->op = KSTOR_KIO_RW;
+	k->file = get_file(f);
+	ret = kstor_kio_issue(k, write, pos, len, nsegs, fua, direct);
+	if (ret == -EINVAL && (k->iocb.ki_flags & IOCB_DIRECT)) {
+		/* Not aligned for direct I/O: through the page cache. */
+		kstor_kio_end_write(&k->iocb);
+		ret = kstor_kio_issue(k, write, pos, len, nsegs, fua, false);
+	}
+	if (ret == -EIOCBQUEUED)
+		return 0;
+	if (ret == -ERESTARTSYS || ret == -ERESTARTNOINTR ||
+	    ret == -ERESTARTNOHAND || ret == -ERESTART_RESTARTBLOCK)
+		ret = -EINTR;
+	kstor_kio_done(&k->iocb, ret);
+	return 0;
+}
+
+static int kstor_kio_queue(struct kstor_kio *k, struct file *f, int op)
+{
+	if (!(f->f_mode & FMODE_WRITE))
+		return -EBADF;
+	k->op = op;
+	k->file = get_file(f);
+	queue_work(system_dfl_wq, &k->work);
+	return 0;
+}
+
+int kstor_kio_flush(struct kstor_kio *k, struct file *f)
+{
+	return kstor_kio_queue(k, f, KSTOR_KIO_FLUSH);
+}
+
+int kstor_kio_zero(struct kstor_kio *k, struct file *f, loff_t pos, u64 len,
+		   bool dealloc, bool fua)
+{
+	k->pos = pos;
+	k->len = len;
+	k->dealloc = dealloc;
+	k->fua = fua;
+	return kstor_kio_queue(k, f, KSTOR_KIO_ZERO);
+}
+
+int kstor_kio_discard(struct kstor_kio *k, struct file *f, const u64 *ranges,
+		      unsigned int nr)
+{
+	kfree(k->ranges);
+	k->ranges = kmemdup_array(ranges, 2 * nr, sizeof(u64), GFP_KERNEL);
+	if (!k->ranges)
+		return -ENOMEM;
+	k->nr = nr;
+	return kstor_kio_queue(k, f, KSTOR_KIO_DISCARD);
+}
+
+bool kstor_waker_pop(struct kstor_waker *w, u32 *tag, long *res)
+{
+	struct kstor_kio *k;
+
+	if (!w->batch)
+		w->batch = llist_reverse_order(llist_del_all(&w->done));
+	if (!w->batch)
+		return false;
+	k = llist_entry(w->batch, struct kstor_kio, node);
+	w->batch = w->batch->next;
+	*tag = k->tag;
+	*res = k->res;
+	fput(k->file);
+	k->file = NULL;
+	return true;
+}
+
+struct file *kstor_fget(int fd)
+{
+	return fget(fd);
+}
+
+u64 kstor_file_size(struct file *f)
+{
+	struct inode *inode = file_inode(f);
+
+	if (S_ISBLK(inode->i_mode))
+		return bdev_nr_bytes(I_BDEV(f->f_mapping->host));
+	return i_size_read(inode);
+}
+
+unsigned int kstor_file_lbs(struct file *f)
+{
+	struct inode *inode = file_inode(f);
+
+	if (S_ISBLK(inode->i_mode))
+		return bdev_logical_block_size(I_BDEV(f->f_mapping->host));
+	return 512;
+}
+
+bool kstor_file_rw(struct file *f)
+{
+	struct inode *inode = file_inode(f);
+
+	return (f->f_mode & FMODE_READ) && (f->f_mode & FMODE_WRITE) &&
+	       !(f->f_flags & O_APPEND) &&
+	       (S_ISBLK(inode->i_mode) || S_ISREG(inode->i_mode));
+}
+
+int kstor_file_fsync(struct file *f)
+{
+	return vfs_fsync(f, 0);
 }

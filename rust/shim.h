@@ -169,4 +169,79 @@ void kstor_collect_dec(void *context, const void *value, unsigned int count);
 /* sha256() of <crypto/sha2.h>. */
 void kstor_sha256(const u8 *data, size_t len, u8 *out);
 
+
+/*
+ * nvme_vhost: worker task, wakeups, eventfds and asynchronous file I/O
+ * (kstor::vhost). See shim.c for the locking and lifetime rules.
+ */
+struct kstor_waker;
+struct kstor_kio;
+struct kstor_kickfd;
+struct eventfd_ctx;
+struct file;
+/* Segments one kstor_kio carries at most. */
+#define KSTOR_KIO_SEGS 33
+
+struct kstor_waker *kstor_waker_alloc(void);
+/* Only after kstor_waker_stop() and with no kio or kickfd left. */
+void kstor_waker_free(struct kstor_waker *w);
+/* The one kio pool of a waker: false if it has one already. */
+bool kstor_waker_claim_pool(struct kstor_waker *w);
+/* Sets the kick flag and wakes the worker; any context. */
+void kstor_waker_kick(struct kstor_waker *w);
+/* Reads and clears the kick flag. */
+bool kstor_waker_take(struct kstor_waker *w);
+/* Doorbell eventfd signals since the last call. */
+u64 kstor_waker_fd_kicks(struct kstor_waker *w);
+/*
+ * vhost_task_create() + vhost_task_start() in current's thread group;
+ * -EBUSY if the waker has a task already.
+ */
+int kstor_waker_start(struct kstor_waker *w, bool (*fn)(void *),
+		      void (*kill)(void *), void *arg, const char *name);
+/* vhost_task_stop(), after no wakeup can still reach the task. */
+void kstor_waker_stop(struct kstor_waker *w);
+/* The next finished kio: false if none. */
+bool kstor_waker_pop(struct kstor_waker *w, u32 *tag, long *res);
+
+void kstor_set_current_interruptible(void);
+void kstor_set_current_running(void);
+void kstor_cond_resched(void);
+void kstor_msleep(unsigned int ms);
+
+struct eventfd_ctx *kstor_eventfd_get(int fd, int *err);
+void kstor_eventfd_signal(struct eventfd_ctx *ctx);
+void kstor_eventfd_put(struct eventfd_ctx *ctx);
+
+struct kstor_kickfd *kstor_kickfd_new(int fd, struct kstor_waker *w, int *err);
+void kstor_kickfd_free(struct kstor_kickfd *k);
+
+struct kstor_kio *kstor_kio_alloc(struct kstor_waker *w, u32 tag);
+/* Only when the kio is not in flight. */
+void kstor_kio_free(struct kstor_kio *k);
+int kstor_kio_set_seg(struct kstor_kio *k, unsigned int i, u64 uaddr, u32 len);
+/*
+ * Starts a read or write of @len bytes at @pos over the first @nsegs
+ * segments (user addresses of current's mm); its end is reported through
+ * kstor_waker_pop(). Errors: -EINVAL, -EBADF (nothing started).
+ */
+int kstor_kio_rw(struct kstor_kio *k, struct file *f, bool write, loff_t pos,
+		 size_t len, unsigned int nsegs, bool fua, bool direct);
+/* Flush, write zeroes and discard run on an unbound workqueue. */
+int kstor_kio_flush(struct kstor_kio *k, struct file *f);
+int kstor_kio_zero(struct kstor_kio *k, struct file *f, loff_t pos, u64 len,
+		   bool dealloc, bool fua);
+/* @ranges: @nr pairs (offset, length) in bytes; copied. */
+int kstor_kio_discard(struct kstor_kio *k, struct file *f, const u64 *ranges,
+		      unsigned int nr);
+
+/* fget(): NULL for a bad descriptor. */
+struct file *kstor_fget(int fd);
+/* The backend behind a file: size in bytes, logical block size. */
+u64 kstor_file_size(struct file *f);
+unsigned int kstor_file_lbs(struct file *f);
+bool kstor_file_rw(struct file *f);
+/* vfs_fsync() */
+int kstor_file_fsync(struct file *f);
+
 #endif /* KSTOR_SHIM_H */

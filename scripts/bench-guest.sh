@@ -66,3 +66,18 @@ done
 } | tee "$OUT/bench.txt"
 rmmod vdo_qat
 rmmod qat_sim
+
+# nvme_vhost: IOPS and IOPS per CPU second of the controller through the
+# test VMM (4 KiB random reads, one queue), on a null_blk device without
+# memory (the controller's cost alone), at QD 1, 8 and 32, shadow doorbells
+# on and off side by side in this one run. CPU time is the VMM process's,
+# which includes the controller's worker (a thread of the VMM).
+insmod "$R/drivers/nvme_vhost/nvme_vhost.ko"
+modprobe null_blk nr_devices=1 memory_backed=0 gb=16 irqmode=1
+{
+	echo
+	echo "nvme_vhost through the test VMM: 4 KiB random reads, one queue, null_blk backend, ${NVME_BENCH_SECS:-3} s per point"
+	"$R/tools/vmm/target/release/nvme-vmm" bench --backend /dev/nullb0 --qd 1,8,32 --secs "${NVME_BENCH_SECS:-3}"
+} | tee -a "$OUT/bench.txt"
+rmmod null_blk
+rmmod nvme_vhost

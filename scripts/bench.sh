@@ -6,9 +6,12 @@
 # offloaded to the QAT-like test provider qat_sim, in one VM run; prints
 # the CPU time per GiB written of each and their ratio. Not a test: the
 # figures go to build/bench/bench.txt. BENCH_MIB sets the size written.
+# Then nvme_vhost: IOPS per CPU second through the test VMM at QD 1, 8
+# and 32, shadow doorbells on and off.
 source "$(dirname "$0")/lib.sh"
 variant=${1:-debug}
 kdir=$("$VQ_ROOT/scripts/build-modules.sh" "$variant" modules)
+(cd "$VQ_ROOT/tools/vmm" && cargo build --release --quiet)
 out=$VQ_ROOT/build/bench
 rm -rf "$out"; mkdir -p "$out"
 "$VQ_ROOT/scripts/vm-run.sh" "$kdir" "$out" 1800 \

@@ -16,6 +16,9 @@ rm -rf "$out"; mkdir -p "$out"
 
 vq_log "host cargo tests"
 (cd "$VQ_ROOT/tools/pure" && cargo test 2>&1) >"$out/cargo.log" || true
+# The test VMM: its host tests (driver against the controller core in
+# process), and the release binary the nvme_vhost kselftest runs.
+(cd "$VQ_ROOT/tools/vmm" && cargo test --release 2>&1 && cargo build --release 2>&1) >>"$out/cargo.log" || true
 
 vq_log "VM tests (QEMU TCG, kernel $kdir)"
 "$VQ_ROOT/scripts/vm-run.sh" "$kdir" "$out" "$VM_TIMEOUT" \

@@ -1,25 +1,48 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! nvme_vhost: an NVMe controller emulated in the host kernel for QEMU
-//! guests, with shadow doorbells (Doorbell Buffer Config, EventIdx).
+//! guests (and any VMM), with shadow doorbells (Doorbell Buffer Config,
+//! EventIdx).
 //!
-//! Stage 2: each open file of `/dev/vhost-nvme` is one controller with an
-//! owner, a guest memory table and its BAR0 registers, reached through
-//! the ioctls of `include/uapi/linux/vhost_nvme.h` ([`uapi`]). The register
-//! file ([`regs`]) and the guest memory table and PRP walker ([`prp`]) are
-//! pure and host-tested. Queues, the backend and the worker come next.
+//! Each open file of `/dev/vhost-nvme` is one controller, driven through
+//! the ioctls of `include/uapi/linux/vhost_nvme.h` ([`uapi`]). The
+//! controller itself ([`ctrl`]: registers, queues, admin and I/O commands)
+//! is pure and host-tested; this file gives it its transport:
+//!
+//! - a worker thread in the owner's thread group (`vhost_task`), which
+//!   reaches guest memory with user copies in the owner's mm, polls the
+//!   queues for a bounded time after the last work, then arms EventIdx
+//!   and sleeps until a doorbell, a doorbell eventfd or finished I/O kicks
+//!   it;
+//! - interrupts as eventfd signals, one eventfd per vector;
+//! - the backend (block device or regular file) through asynchronous
+//!   kiocbs, up to [`ctrl::SLOTS`] commands in flight.
+//!
+//! Documentation: `Documentation/admin-guide/nvme_vhost.rst`.
 
+pub mod ctrl;
+pub mod nvme;
 pub mod prp;
 pub mod regs;
 pub mod uapi;
 
+use ctrl::{Ctrl, Host, Io};
+use core::fmt;
+use kernel::debugfs;
 use kernel::fs::File;
+use kernel::str::CString;
 use kernel::miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration};
 use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::sync::Mutex;
-use kernel::task::Pid;
+use kernel::sync::atomic::{ordering, Atomic};
+use kernel::sync::barrier::{smp_mb, Full};
+use kernel::sync::{Arc, Mutex};
+use kernel::mm::Mm;
+use kernel::sync::aref::ARef;
+use kernel::time::{Instant, Monotonic};
 use kernel::uaccess::{UserPtr, UserSlice};
+use kstor::vhost::{self, Backend, EventFd, KickFd, KioPool, Task, Waker, Worker};
+use nvme::status;
 
 module! {
     type: NvmeVhostModule,
@@ -43,24 +66,250 @@ impl kernel::InPlaceModule for NvmeVhostModule {
     }
 }
 
-/// Queue pairs (admin included) a controller offers.
-const QUEUES: u16 = 17;
-/// Entries per queue (`CAP.MQES` + 1).
-const MAX_ENTRIES: u32 = 1024;
+/// How long the worker keeps polling the queues after its last work
+/// before it arms EventIdx and sleeps, nanoseconds.
+const POLL_NS: i64 = 100_000;
+/// How long `VHOST_NVME_RESET` waits for commands in flight, milliseconds.
+const RESET_WAIT_MS: u32 = 30_000;
 
-/// The state of one controller.
-struct State {
-    /// The owner's thread group, once `SET_OWNER` ran.
-    owner: Option<Pid>,
-    mem: Option<KBox<prp::MemTable<{ uapi::MAX_REGIONS }>>>,
-    regs: regs::Regs,
+/// Controllers opened so far: serial numbers and controller ids.
+static OPENED: Atomic<u32> = Atomic::new(0);
+
+/// What a backend operation was, to map its result to a status.
+#[derive(Clone, Copy, Default)]
+struct Pending {
+    read: bool,
+    /// Bytes a read or write must move (0: other operations).
+    len: u64,
 }
 
-/// One emulated controller: the state behind one open `/dev/vhost-nvme`.
+/// The state of one controller, under its lock.
+struct State {
+    /// The owner's address space, once `SET_OWNER` ran: the worker's, and
+    /// the one every guest address is in (as `vhost_dev_check_owner()`).
+    owner: Option<ARef<Mm>>,
+    ctrl: KBox<Ctrl<{ uapi::MAX_REGIONS }>>,
+    backend: Option<Backend>,
+    pool: KioPool,
+    pending: KVec<Pending>,
+    /// Ranges of the Dataset Management command being decoded.
+    ranges: KVec<(u64, u64)>,
+    irqs: KVec<Option<EventFd>>,
+    kicks: KVec<Option<KickFd>>,
+    /// When the worker last ran out of work (polling since).
+    idle: Option<Instant<Monotonic>>,
+}
+
+/// What the worker and the ioctls share.
 #[pin_data]
-struct Controller {
+struct Shared {
+    waker: Arc<Waker>,
     #[pin]
     state: Mutex<State>,
+}
+
+/// One emulated controller: one open `/dev/vhost-nvme`.
+#[pin_data]
+struct Controller {
+    /// The worker; dropped (stopped and joined) before `shared`.
+    #[pin]
+    task: Mutex<Option<Task<Shared>>>,
+    /// `/sys/kernel/debug/nvme_vhost.<n>/stats`.
+    #[pin]
+    stats: debugfs::File<Arc<Shared>>,
+    _dir: debugfs::Dir,
+    shared: Arc<Shared>,
+}
+
+/// The debugfs counters file: one `name value` line per counter.
+fn stats_fmt(s: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let st = s.state.lock();
+    let c = &st.ctrl.stats;
+    writeln!(f, "commands {}", c.commands)?;
+    writeln!(f, "mmio_doorbells {}", c.mmio_doorbells)?;
+    writeln!(f, "kick_doorbells {}", c.kick_doorbells)?;
+    writeln!(f, "shadow_doorbell_reads {}", c.shadow_reads)?;
+    writeln!(f, "eventidx_writes {}", c.eventidx_writes)?;
+    writeln!(f, "interrupts {}", c.interrupts)?;
+    writeln!(f, "errors {}", c.errors)?;
+    writeln!(f, "inflight {}", st.ctrl.inflight())?;
+    writeln!(f, "dbbuf {}", u8::from(st.ctrl.dbbuf().enabled))
+}
+
+/// [`Host`] over the kernel: user copies in the current mm (the owner's),
+/// eventfds and the kio pool.
+struct KHost<'a> {
+    pool: &'a mut KioPool,
+    pending: &'a mut KVec<Pending>,
+    ranges: &'a mut KVec<(u64, u64)>,
+    backend: Option<&'a Backend>,
+    irqs: &'a [Option<EventFd>],
+}
+
+impl Host for KHost<'_> {
+    fn read(&mut self, uaddr: u64, buf: &mut [u8]) -> bool {
+        let Ok(a) = usize::try_from(uaddr) else { return false };
+        UserSlice::new(UserPtr::from_addr(a), buf.len()).reader().read_slice(buf).is_ok()
+    }
+
+    fn write(&mut self, uaddr: u64, buf: &[u8]) -> bool {
+        let Ok(a) = usize::try_from(uaddr) else { return false };
+        UserSlice::new(UserPtr::from_addr(a), buf.len()).writer().write_slice(buf).is_ok()
+    }
+
+    fn mb(&mut self) {
+        smp_mb(Full);
+    }
+
+    fn irq(&mut self, vector: u16) {
+        if let Some(Some(e)) = self.irqs.get(usize::from(vector)) {
+            e.signal();
+        }
+    }
+
+    fn push_range(&mut self, pos: u64, len: u64) -> bool {
+        self.ranges.len() < ctrl::MAX_DSM_RANGES && self.ranges.push((pos, len), GFP_KERNEL).is_ok()
+    }
+
+    fn clear_ranges(&mut self) {
+        self.ranges.clear();
+    }
+
+    fn submit(&mut self, tag: u16, op: &Io<'_>) -> Result<(), u16> {
+        let b = self.backend.ok_or(status::INVALID_NS)?;
+        let mut p = Pending::default();
+        let r = match *op {
+            Io::Read { pos, len, segs } => {
+                p = Pending { read: true, len };
+                self.pool.rw(tag, b, false, pos, len, segs.iter().map(|s| (s.uaddr, s.len)), false, true)
+            }
+            Io::Write { pos, len, segs, fua } => {
+                p.len = len;
+                self.pool.rw(tag, b, true, pos, len, segs.iter().map(|s| (s.uaddr, s.len)), fua, true)
+            }
+            Io::Flush => self.pool.flush(tag, b),
+            Io::WriteZeroes { pos, len, fua, dealloc } => self.pool.zero(tag, b, pos, len, dealloc, fua),
+            Io::Discard => {
+                let r = self.pool.discard(tag, b, self.ranges);
+                self.ranges.clear();
+                r
+            }
+        };
+        r.map_err(|_| status::INTERNAL)?;
+        if let Some(slot) = self.pending.get_mut(usize::from(tag)) {
+            *slot = p;
+        }
+        Ok(())
+    }
+}
+
+impl State {
+    /// Splits the state into the controller and its host.
+    fn parts(&mut self) -> (&mut Ctrl<{ uapi::MAX_REGIONS }>, KHost<'_>) {
+        let State {
+            ctrl,
+            backend,
+            pool,
+            pending,
+            ranges,
+            irqs,
+            ..
+        } = self;
+        (
+            ctrl,
+            KHost {
+                pool,
+                pending,
+                ranges,
+                backend: backend.as_ref(),
+                irqs,
+            },
+        )
+    }
+
+    /// Completes every finished backend operation; returns whether there
+    /// was one.
+    fn drain(&mut self) -> bool {
+        let (ctrl, mut host) = self.parts();
+        let mut any = false;
+        while let Some((tag, res)) = host.pool.pop() {
+            let p = host.pending.get(usize::from(tag)).copied().unwrap_or_default();
+            let st = match res {
+                r if r >= 0 && (p.len == 0 || r as u64 == p.len) => status::SUCCESS,
+                r if r == ENOSPC.to_errno() as isize => 0x81 | status::DNR, // Capacity Exceeded
+                _ if p.len == 0 => status::INTERNAL,
+                _ if p.read => status::READ_ERROR,
+                _ => status::WRITE_FAULT,
+            };
+            ctrl.complete(&mut host, tag, st);
+            any = true;
+        }
+        ctrl.flush_irqs(&mut host);
+        any
+    }
+}
+
+impl Worker for Shared {
+    fn run(&self) -> bool {
+        vhost::set_current_running();
+        let mut g = self.state.lock();
+        let st = &mut *g;
+        let fd_kicks = self.waker.take_fd_kicks();
+        st.ctrl.stats.kick_doorbells += fd_kicks;
+        let mut work = st.drain();
+        {
+            let (ctrl, mut host) = st.parts();
+            work |= ctrl.process(&mut host);
+        }
+        let now = Instant::<Monotonic>::now();
+        if work {
+            st.idle = None;
+        } else {
+            let since = *st.idle.get_or_insert(now);
+            if (now - since).as_nanos() >= POLL_NS {
+                // Done polling: ask for doorbells, look a last time.
+                st.idle = None;
+                let (ctrl, mut host) = st.parts();
+                if !ctrl.arm(&mut host) {
+                    drop(g);
+                    vhost::set_current_interruptible();
+                    if !self.waker.take_kick() {
+                        return false;
+                    }
+                    vhost::set_current_running();
+                    return true;
+                }
+            }
+        }
+        drop(g);
+        vhost::cond_resched();
+        true
+    }
+
+    fn killed(&self) {
+        pr_info!("owner killed; controller stopped\n");
+    }
+}
+
+fn read_user<const N: usize>(arg: usize) -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    UserSlice::new(UserPtr::from_addr(arg), N).reader().read_slice(&mut b)?;
+    Ok(b)
+}
+
+fn write_user(arg: usize, b: &[u8]) -> Result {
+    UserSlice::new(UserPtr::from_addr(arg), b.len()).writer().write_slice(b)
+}
+
+/// A serial number "VHN" + 8 decimal digits of `n`.
+fn serial(n: u32) -> [u8; 11] {
+    let mut s = *b"VHN00000000";
+    let mut v = n;
+    for d in s[3..].iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    s
 }
 
 #[vtable]
@@ -68,72 +317,224 @@ impl MiscDevice for Controller {
     type Ptr = Pin<KBox<Self>>;
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
+        let waker = Waker::new()?;
+        let n = OPENED.fetch_add(1, ordering::Relaxed).wrapping_add(1);
+        let mut pending = KVec::with_capacity(ctrl::SLOTS, GFP_KERNEL)?;
+        let mut irqs = KVec::with_capacity(ctrl::VECTORS, GFP_KERNEL)?;
+        let mut kicks = KVec::with_capacity(ctrl::QUEUES, GFP_KERNEL)?;
+        for _ in 0..ctrl::SLOTS {
+            pending.push(Pending::default(), GFP_KERNEL)?;
+        }
+        for _ in 0..ctrl::VECTORS {
+            irqs.push(None, GFP_KERNEL)?;
+        }
+        for _ in 0..ctrl::QUEUES {
+            kicks.push(None, GFP_KERNEL)?;
+        }
+        let state = State {
+            owner: None,
+            ctrl: KBox::new(Ctrl::new(&serial(n), n as u16), GFP_KERNEL)?,
+            backend: None,
+            pool: KioPool::new(&waker, ctrl::SLOTS as u16)?,
+            pending,
+            ranges: KVec::with_capacity(ctrl::MAX_DSM_RANGES, GFP_KERNEL)?,
+            irqs,
+            kicks,
+            idle: None,
+        };
+        let shared = Arc::pin_init(
+            pin_init!(Shared {
+                waker,
+                state <- new_mutex!(state),
+            }),
+            GFP_KERNEL,
+        )?;
+        let name = CString::try_from_fmt(fmt!("nvme_vhost.{n}"))?;
+        let dir = debugfs::Dir::new(&name);
+        let keep = dir.clone();
+        let stats = dir.read_callback_file(c"stats", shared.clone(), &stats_fmt);
         KBox::try_pin_init(
             try_pin_init!(Controller {
-                state <- new_mutex!(State {
-                    owner: None,
-                    mem: None,
-                    regs: regs::Regs::new(QUEUES, MAX_ENTRIES),
-                }),
+                task <- new_mutex!(None),
+                stats <- stats,
+                _dir: keep,
+                shared,
             }),
             GFP_KERNEL,
         )
     }
 
     fn ioctl(me: Pin<&Controller>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        let mut st = me.state.lock();
-        let caller = current!().tgid_nr_ns(None);
+        let caller: Option<ARef<Mm>> = current!().mm().map(|m| ARef::from(&**m));
+        let same = |o: &Option<ARef<Mm>>| match (o, &caller) {
+            (Some(a), Some(b)) => a.as_raw() == b.as_raw(),
+            _ => false,
+        };
         if cmd == uapi::SET_OWNER {
-            if st.owner.is_some() {
-                return Err(EBUSY);
+            let mut task = me.task.lock();
+            {
+                let mut st = me.shared.state.lock();
+                if st.owner.is_some() {
+                    return Err(EBUSY);
+                }
+                if caller.is_none() {
+                    return Err(EINVAL);
+                }
+                st.owner = caller;
             }
-            st.owner = Some(caller);
+            // The worker joins the caller's thread group (and mm).
+            match me.shared.waker.start(me.shared.clone(), c"vhost-nvme") {
+                Ok(t) => *task = Some(t),
+                Err(e) => {
+                    me.shared.state.lock().owner = None;
+                    return Err(e);
+                }
+            }
             return Ok(0);
         }
-        let known = [uapi::SET_MEM_TABLE, uapi::REG_READ, uapi::REG_WRITE, uapi::RESET];
+        let known = [
+            uapi::SET_MEM_TABLE,
+            uapi::SET_BACKEND,
+            uapi::REG_READ,
+            uapi::REG_WRITE,
+            uapi::SET_IRQ_FD,
+            uapi::SET_DB_FD,
+            uapi::GET_DBBUF,
+            uapi::RESET,
+            uapi::GET_STATS,
+        ];
         if !known.contains(&cmd) {
             return Err(ENOTTY);
         }
-        if st.owner != Some(caller) {
+        let mut g = me.shared.state.lock();
+        if !same(&g.owner) {
             return Err(EPERM);
         }
+        let st = &mut *g;
         match cmd {
             uapi::SET_MEM_TABLE => {
                 let table = read_mem_table(arg)?;
-                st.mem = Some(table);
-                Ok(0)
+                if !st.ctrl.set_mem(&table) {
+                    return Err(EBUSY);
+                }
             }
+            uapi::SET_BACKEND => set_backend(st, arg)?,
             uapi::REG_READ => {
                 let (mut r, mut w) = UserSlice::new(UserPtr::from_addr(arg), uapi::REG_SIZE).reader_writer();
                 let mut b = [0u8; uapi::REG_SIZE];
                 r.read_slice(&mut b)?;
                 let (offset, width, _) = uapi::decode_reg(&b);
-                let v = st.regs.read(offset, width).map_err(|_| EINVAL)?;
+                let v = st.ctrl.regs.read(offset, width).map_err(|_| EINVAL)?;
                 w.write_slice(&uapi::encode_reg(offset, width, v))?;
-                Ok(0)
             }
             uapi::REG_WRITE => {
-                let mut b = [0u8; uapi::REG_SIZE];
-                UserSlice::new(UserPtr::from_addr(arg), uapi::REG_SIZE).reader().read_slice(&mut b)?;
-                let (offset, width, value) = uapi::decode_reg(&b);
-                // The effects (queues, doorbells) are acted on once the
-                // controller has queues; the register state is exact now.
-                st.regs.write(offset, width, value).map_err(|_| EINVAL)?;
-                Ok(0)
+                let (offset, width, value) = uapi::decode_reg(&read_user::<{ uapi::REG_SIZE }>(arg)?);
+                let (ctrl, mut host) = st.parts();
+                let e = ctrl.reg_write(&mut host, offset, width, value).map_err(|_| EINVAL)?;
+                if e == regs::Effect::Shutdown {
+                    if let Some(b) = &st.backend {
+                        b.sync()?;
+                    }
+                }
+                if e == regs::Effect::Reset && st.ctrl.busy() {
+                    // Completions of the orphaned commands end the reset.
+                    me.shared.waker.kick();
+                }
+                if e != regs::Effect::None {
+                    me.shared.waker.kick();
+                }
+            }
+            uapi::SET_IRQ_FD | uapi::SET_DB_FD => {
+                let (index, fd) = uapi::decode_fd(&read_user::<{ uapi::FD_SIZE }>(arg)?);
+                let i = usize::try_from(index).map_err(|_| EINVAL)?;
+                if cmd == uapi::SET_IRQ_FD {
+                    let e = if fd < 0 { None } else { Some(EventFd::get(fd)?) };
+                    *st.irqs.get_mut(i).ok_or(EINVAL)? = e;
+                } else {
+                    let k = if fd < 0 { None } else { Some(KickFd::new(fd, &me.shared.waker)?) };
+                    *st.kicks.get_mut(i).ok_or(EINVAL)? = k;
+                }
+            }
+            uapi::GET_DBBUF => {
+                let d = st.ctrl.dbbuf();
+                write_user(arg, &uapi::encode_dbbuf(d.shadow, d.eventidx, d.enabled))?;
+            }
+            uapi::GET_STATS => {
+                let s = st.ctrl.stats;
+                let v = [
+                    s.commands,
+                    s.mmio_doorbells,
+                    s.kick_doorbells,
+                    s.shadow_reads,
+                    s.eventidx_writes,
+                    s.interrupts,
+                    s.errors,
+                    st.ctrl.inflight() as u64,
+                ];
+                write_user(arg, &uapi::encode_stats(&v))?;
             }
             _ => {
-                let cc = st.regs.read(regs::CC, 4).map_err(|_| EINVAL)?;
-                st.regs.write(regs::CC, 4, cc & !1).map_err(|_| EINVAL)?;
-                Ok(0)
+                // VHOST_NVME_RESET: as CC.EN 1 -> 0, and wait until the
+                // commands in flight have ended.
+                st.ctrl.reset();
+                let mut waited = 0;
+                loop {
+                    g.drain();
+                    if !g.ctrl.busy() {
+                        break;
+                    }
+                    if waited >= RESET_WAIT_MS {
+                        return Err(ETIMEDOUT);
+                    }
+                    drop(g);
+                    vhost::msleep(1);
+                    waited += 1;
+                    g = me.shared.state.lock();
+                }
             }
         }
+        Ok(0)
     }
+}
+
+/// `VHOST_NVME_SET_BACKEND`: fd (-1 removes), LBA size (512 or 4096, at
+/// least the backend's logical block size), namespace size in bytes (0:
+/// the whole backend, rounded down to the LBA size).
+fn set_backend(st: &mut State, arg: usize) -> Result {
+    let (fd, lba, size) = uapi::decode_backend(&read_user::<{ uapi::BACKEND_SIZE }>(arg)?);
+    if st.ctrl.regs.enabled() || st.ctrl.busy() {
+        return Err(EBUSY);
+    }
+    if fd < 0 {
+        st.ctrl.set_ns(None);
+        st.backend = None;
+        return Ok(());
+    }
+    let shift = match lba {
+        512 => 9,
+        4096 => 12,
+        _ => return Err(EINVAL),
+    };
+    let b = Backend::from_fd(fd)?;
+    if b.logical_block_size() > lba {
+        return Err(EINVAL);
+    }
+    let avail = b.size() >> shift << shift;
+    let size = if size == 0 { avail } else { size };
+    if size == 0 || size % u64::from(lba) != 0 || size > avail {
+        return Err(EINVAL);
+    }
+    st.ctrl.set_ns(Some(ctrl::Ns {
+        blocks: size >> shift,
+        lba_shift: shift,
+    }));
+    st.backend = Some(b);
+    Ok(())
 }
 
 /// Reads a `struct vhost_memory` at user address `arg`.
 fn read_mem_table(arg: usize) -> Result<KBox<prp::MemTable<{ uapi::MAX_REGIONS }>>> {
-    let mut hdr = [0u8; uapi::MEMORY_HEADER];
-    UserSlice::new(UserPtr::from_addr(arg), uapi::MEMORY_HEADER).reader().read_slice(&mut hdr)?;
+    let hdr = read_user::<{ uapi::MEMORY_HEADER }>(arg)?;
     let n = uapi::decode_memory_header(&hdr) as usize;
     if n > uapi::MAX_REGIONS {
         return Err(E2BIG);

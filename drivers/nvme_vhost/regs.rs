@@ -146,6 +146,26 @@ impl Regs {
         self.csts & CSTS_RDY != 0
     }
 
+    /// Overrides `CSTS.RDY`: a reset keeps it at 1 until commands in
+    /// flight have drained.
+    pub fn set_ready(&mut self, on: bool) {
+        if on {
+            self.csts |= CSTS_RDY;
+        } else {
+            self.csts &= !CSTS_RDY;
+        }
+    }
+
+    /// A fatal controller error: `CSTS.CFS` = 1, `CSTS.RDY` = 0.
+    pub fn set_fatal(&mut self) {
+        self.csts = (self.csts | CSTS_CFS) & !CSTS_RDY;
+    }
+
+    /// Whether `CC.EN` is 1.
+    pub fn enabled(&self) -> bool {
+        self.cc & CC_EN != 0
+    }
+
     /// The interrupt mask (`INTMS`), one bit per vector.
     pub fn int_mask(&self) -> u32 {
         self.intms

@@ -32,8 +32,67 @@ pub const SET_MEM_TABLE: u32 = ioc(WRITE, 0xE1, MEMORY_HEADER);
 pub const REG_READ: u32 = ioc(READ | WRITE, 0xE3, REG_SIZE);
 /// `VHOST_NVME_REG_WRITE` (`struct vhost_nvme_reg`).
 pub const REG_WRITE: u32 = ioc(WRITE, 0xE4, REG_SIZE);
+/// `VHOST_NVME_SET_BACKEND` (`struct vhost_nvme_backend`).
+pub const SET_BACKEND: u32 = ioc(WRITE, 0xE2, BACKEND_SIZE);
+/// `VHOST_NVME_SET_IRQ_FD` (`struct vhost_nvme_fd`: vector, eventfd).
+pub const SET_IRQ_FD: u32 = ioc(WRITE, 0xE5, FD_SIZE);
+/// `VHOST_NVME_SET_DB_FD` (`struct vhost_nvme_fd`: queue id, eventfd).
+pub const SET_DB_FD: u32 = ioc(WRITE, 0xE6, FD_SIZE);
+/// `VHOST_NVME_GET_DBBUF` (`struct vhost_nvme_dbbuf`).
+pub const GET_DBBUF: u32 = ioc(READ, 0xE7, DBBUF_SIZE);
 /// `VHOST_NVME_RESET`.
 pub const RESET: u32 = ioc(NONE, 0xE8, 0);
+/// `VHOST_NVME_GET_STATS` (`struct vhost_nvme_stats`).
+pub const GET_STATS: u32 = ioc(READ, 0xE9, STATS_SIZE);
+
+/// Bytes of `struct vhost_nvme_backend`.
+pub const BACKEND_SIZE: usize = 16;
+/// Bytes of `struct vhost_nvme_fd`.
+pub const FD_SIZE: usize = 8;
+/// Bytes of `struct vhost_nvme_dbbuf`.
+pub const DBBUF_SIZE: usize = 24;
+/// Counters in `struct vhost_nvme_stats`.
+pub const STATS_FIELDS: usize = 8;
+/// Bytes of `struct vhost_nvme_stats`.
+pub const STATS_SIZE: usize = 8 * STATS_FIELDS;
+
+/// `struct vhost_nvme_backend`: (fd, LBA size in bytes, namespace size in
+/// bytes, 0 for the whole backend).
+pub fn decode_backend(b: &[u8; BACKEND_SIZE]) -> (i32, u32, u64) {
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[8..16]);
+    (
+        i32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        u64::from_le_bytes(v),
+    )
+}
+
+/// `struct vhost_nvme_fd`: (index, fd).
+pub fn decode_fd(b: &[u8; FD_SIZE]) -> (u32, i32) {
+    (
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        i32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+    )
+}
+
+/// `struct vhost_nvme_dbbuf`.
+pub fn encode_dbbuf(shadow: u64, eventidx: u64, enabled: bool) -> [u8; DBBUF_SIZE] {
+    let mut b = [0u8; DBBUF_SIZE];
+    b[..8].copy_from_slice(&shadow.to_le_bytes());
+    b[8..16].copy_from_slice(&eventidx.to_le_bytes());
+    b[16] = u8::from(enabled);
+    b
+}
+
+/// `struct vhost_nvme_stats`, fields in order.
+pub fn encode_stats(v: &[u64; STATS_FIELDS]) -> [u8; STATS_SIZE] {
+    let mut b = [0u8; STATS_SIZE];
+    for (i, x) in v.iter().enumerate() {
+        b[8 * i..8 * i + 8].copy_from_slice(&x.to_le_bytes());
+    }
+    b
+}
 
 /// `struct vhost_nvme_reg`: (offset, width, value).
 pub fn decode_reg(b: &[u8; REG_SIZE]) -> (u32, u32, u64) {

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 ktap_print_header
-ktap_set_plan 33
+ktap_set_plan 35
 trap 'unload nvme_vhost >/dev/null 2>&1' EXIT
 unload nvme_vhost >/dev/null 2>&1
 dmesg_mark
@@ -59,15 +59,39 @@ out("CAP.CQR, DSTRD, CSS=NVM, MPSMIN/MAX", "1 0 1 0 0",
 out("VS 1.4", hex(0x10400), hex(rd(8)))
 out("CSTS before enable", 0, rd(0x1c))
 
+# Guest memory: two regions of an anonymous mapping; the admin queues
+# below lie in them.
+m = mmap.mmap(-1, 2 << 20)
+import ctypes
+ua = ctypes.addressof(ctypes.c_char.from_buffer(m))
+def table(regions):
+    b = struct.pack("<II", len(regions), 0)
+    for g, s, u in regions:
+        b += struct.pack("<QQQQ", g, s, u, 0)
+    return bytearray(b)
+TWO = table([(0, 1 << 20, ua), (4 << 30, 1 << 20, ua + (1 << 20))])
+fd2 = os.open("/dev/vhost-nvme", os.O_RDWR)
+fcntl.ioctl(fd2, SET_OWNER)
+fcntl.ioctl(fd2, WR, struct.pack("<IIQ", 0x24, 4, (31 << 16) | 31))
+fcntl.ioctl(fd2, WR, struct.pack("<IIQ", 0x28, 8, 0x1000))
+fcntl.ioctl(fd2, WR, struct.pack("<IIQ", 0x30, 8, 0x2000))
+fcntl.ioctl(fd2, WR, struct.pack("<IIQ", 0x14, 4, (4 << 20) | (6 << 16) | 1))
+b = bytearray(struct.pack("<IIQ", 0x1c, 4, 0))
+fcntl.ioctl(fd2, RD, b)
+out("enable without a memory table: CSTS.CFS", 2, struct.unpack("<IIQ", b)[2])
+os.close(fd2)
+out("SET_MEM_TABLE, 2 regions", "ok", err(fcntl.ioctl, fd, SET_MEM, TWO))
+
 # Linux: AQA, ASQ and ACQ as lo/hi halves, then CC (IOCQES 4, IOSQES 6, EN).
 wr(0x24, (31 << 16) | 31)
-for reg, base in ((0x28, 0x1_2345_6000), (0x30, 0x7_0000_1000)):
+for reg, base in ((0x28, 0x1_0000_2000), (0x30, 0x3000)):
     wr(reg, base & 0xffffffff)
     wr(reg + 4, base >> 32)
 wr(0x14, (4 << 20) | (6 << 16) | 1)
 out("CSTS.RDY after CC.EN", 1, rd(0x1c))
-out("ASQ reads back as 64 bits", hex(0x1_2345_6000), hex(rd(0x28, 8)))
-out("ACQ reads back", hex(0x7_0000_1000), hex(rd(0x30, 8)))
+out("ASQ reads back as 64 bits", hex(0x1_0000_2000), hex(rd(0x28, 8)))
+out("ACQ reads back", hex(0x3000), hex(rd(0x30, 8)))
+out("SET_MEM_TABLE while enabled", "EBUSY", err(fcntl.ioctl, fd, SET_MEM, TWO))
 out("AQA reads back", hex((31 << 16) | 31), hex(rd(0x24)))
 out("CC reads back", hex((4 << 20) | (6 << 16) | 1), hex(rd(0x14)))
 wr(0x0c, 0b101)
@@ -89,17 +113,6 @@ out("64-bit access to VS", "EINVAL", err(rd, 0x08, 8))
 out("doorbell of SQ 16 (last queue)", "ok", err(wr, 0x1000 + 16 * 8, 3))
 out("doorbell of SQ 17 (no such queue)", "EINVAL", err(wr, 0x1000 + 17 * 8, 3))
 
-# Guest memory: two regions of an anonymous mapping.
-m = mmap.mmap(-1, 2 << 20)
-import ctypes
-ua = ctypes.addressof(ctypes.c_char.from_buffer(m))
-def table(regions):
-    b = struct.pack("<II", len(regions), 0)
-    for g, s, u in regions:
-        b += struct.pack("<QQQQ", g, s, u, 0)
-    return bytearray(b)
-out("SET_MEM_TABLE, 2 regions", "ok",
-    err(fcntl.ioctl, fd, SET_MEM, table([(0, 1 << 20, ua), (4 << 30, 1 << 20, ua + (1 << 20))])))
 out("overlapping regions", "EINVAL",
     err(fcntl.ioctl, fd, SET_MEM, table([(0, 1 << 20, ua), (1 << 19, 1 << 20, ua)])))
 out("empty region", "EINVAL", err(fcntl.ioctl, fd, SET_MEM, table([(0, 0, ua)])))

@@ -18,9 +18,15 @@
  * regions), E2BIG for more than VHOST_NVME_MAX_REGIONS regions, EFAULT for
  * bad user pointers, ENOTTY for unknown ioctls.
  *
- * Still to come (Documentation/admin-guide/nvme_vhost.rst): the backend
- * (0xE2), interrupt and doorbell eventfds (0xE5, 0xE6) and the dbbuf state
- * query (0xE7).
+ * VHOST_NVME_SET_BACKEND gives the namespace (a block device or regular
+ * file), VHOST_NVME_SET_IRQ_FD an eventfd per interrupt vector and
+ * VHOST_NVME_SET_DB_FD an eventfd per queue that stands for doorbell
+ * writes (as an ioeventfd: the value is lost, use it with shadow
+ * doorbells on). VHOST_NVME_GET_DBBUF reports the Doorbell Buffer Config
+ * state, VHOST_NVME_GET_STATS the counters. More errors: EBUSY for
+ * SET_MEM_TABLE or SET_BACKEND while enabled, EBADF for a bad fd,
+ * ETIMEDOUT when a RESET waits more than 30 s for I/O in flight.
+ * See Documentation/admin-guide/nvme_vhost.rst.
  */
 #ifndef _UAPI_LINUX_VHOST_NVME_H
 #define _UAPI_LINUX_VHOST_NVME_H
@@ -38,10 +44,46 @@ struct vhost_nvme_reg {
 	__u64 value;	/* written, or read back */
 };
 
+/* The namespace: fd -1 removes it; size 0 means the whole backend. */
+struct vhost_nvme_backend {
+	__s32 fd;
+	__u32 lba_size;	/* 512 or 4096 */
+	__u64 size;	/* bytes */
+};
+
+/* An eventfd for interrupt vector or queue id @index; fd -1 removes it. */
+struct vhost_nvme_fd {
+	__u32 index;
+	__s32 fd;
+};
+
+struct vhost_nvme_dbbuf {
+	__u64 shadow;	/* guest address of the shadow doorbell page */
+	__u64 eventidx;	/* guest address of the EventIdx page */
+	__u32 enabled;
+	__u32 padding;
+};
+
+struct vhost_nvme_stats {
+	__u64 commands;		/* fetched from all SQs */
+	__u64 mmio_doorbells;	/* doorbell writes by VHOST_NVME_REG_WRITE */
+	__u64 kick_doorbells;	/* doorbell eventfd signals */
+	__u64 shadow_reads;	/* shadow doorbell reads */
+	__u64 eventidx_writes;
+	__u64 interrupts;	/* eventfd signals of interrupt vectors */
+	__u64 errors;		/* completions with an error status */
+	__u64 inflight;		/* commands in flight in the backend */
+};
+
 #define VHOST_NVME_SET_OWNER		_IO(0xAF, 0xE0)
 #define VHOST_NVME_SET_MEM_TABLE	_IOW(0xAF, 0xE1, struct vhost_memory)
+#define VHOST_NVME_SET_BACKEND		_IOW(0xAF, 0xE2, struct vhost_nvme_backend)
 #define VHOST_NVME_REG_READ		_IOWR(0xAF, 0xE3, struct vhost_nvme_reg)
 #define VHOST_NVME_REG_WRITE		_IOW(0xAF, 0xE4, struct vhost_nvme_reg)
+#define VHOST_NVME_SET_IRQ_FD		_IOW(0xAF, 0xE5, struct vhost_nvme_fd)
+#define VHOST_NVME_SET_DB_FD		_IOW(0xAF, 0xE6, struct vhost_nvme_fd)
+#define VHOST_NVME_GET_DBBUF		_IOR(0xAF, 0xE7, struct vhost_nvme_dbbuf)
 #define VHOST_NVME_RESET		_IO(0xAF, 0xE8)
+#define VHOST_NVME_GET_STATS		_IOR(0xAF, 0xE9, struct vhost_nvme_stats)
 
 #endif /* _UAPI_LINUX_VHOST_NVME_H */

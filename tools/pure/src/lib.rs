@@ -41,3 +41,15 @@ pub mod nvme_regs;
 /// `drivers/nvme_vhost/prp.rs`: guest memory table and PRP walker.
 #[path = "../../../drivers/nvme_vhost/prp.rs"]
 pub mod nvme_prp;
+
+/// `drivers/nvme_vhost/nvme.rs`: NVMe wire formats.
+#[path = "../../../drivers/nvme_vhost/nvme.rs"]
+pub mod nvme;
+
+/// `drivers/nvme_vhost/ctrl.rs`: the NVMe controller core.
+#[path = "../../../drivers/nvme_vhost/ctrl.rs"]
+pub mod nvme_ctrl;
+
+// The nvme_vhost modules reach each other as `crate::regs`, `crate::prp`.
+pub use nvme_prp as prp;
+pub use nvme_regs as regs;
