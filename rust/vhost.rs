@@ -145,10 +145,10 @@ impl Waker {
 
 impl Drop for Waker {
     fn drop(&mut self) {
-        // SAFETY: owned (type invariant). No task, kio pool or kickfd is
-        // left: each holds an `Arc` of us (a pool outlives its kios). A
-        // completion that already published its kio may still be kicking
-        // us under RCU; `kstor_waker_free` waits for a grace period.
+        // A completion that already published its kio may still be
+        // kicking us under RCU: `kstor_waker_free` waits a grace period.
+        // SAFETY: owned (type invariant); no task, kio pool or kickfd is
+        // left (each holds an `Arc` of us; a pool outlives its kios).
         unsafe { bindings::kstor_waker_free(self.ptr.as_ptr()) }
     }
 }
