@@ -39,6 +39,44 @@ pub const MAX_DSM_RANGES: usize = 256;
 /// Commands taken from one SQ before the next SQ gets its turn.
 const BURST: u16 = 64;
 
+/// The worker's busy-poll window, adapted to the guest (as QEMU's
+/// adaptive `poll-max-ns` of `util/aio-posix.c`): how long to keep polling
+/// the queues after the last work before arming EventIdx and sleeping.
+/// A sleep that new work ends within [`PollWindow::MAX_NS`] means polling
+/// longer would have caught it (and saved the guest a doorbell write): the
+/// window doubles. A longer sleep means the guest went idle: it halves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PollWindow {
+    ns: u64,
+}
+
+impl Default for PollWindow {
+    fn default() -> Self {
+        PollWindow { ns: Self::MIN_NS }
+    }
+}
+
+impl PollWindow {
+    /// Smallest window, nanoseconds.
+    pub const MIN_NS: u64 = 20_000;
+    /// Largest window, nanoseconds.
+    pub const MAX_NS: u64 = 1_000_000;
+
+    /// The current window, nanoseconds.
+    pub fn ns(&self) -> u64 {
+        self.ns
+    }
+
+    /// Adapts to a sleep of `slept_ns` that work ended.
+    pub fn after_sleep(&mut self, slept_ns: u64) {
+        self.ns = if slept_ns <= Self::MAX_NS {
+            (self.ns * 2).max(slept_ns).min(Self::MAX_NS)
+        } else {
+            (self.ns / 2).max(Self::MIN_NS)
+        };
+    }
+}
+
 /// Contiguous guest memory in the owner's address space.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Seg {
@@ -465,12 +503,6 @@ impl<const M: usize> Ctrl<M> {
             Effect::None | Effect::EnableFailed | Effect::Mask => {}
         }
         Ok(e)
-    }
-
-    /// A doorbell write signalled through an eventfd, which carries no
-    /// value: the shadow doorbells (if on) say what changed.
-    pub fn kick(&mut self) {
-        self.stats.kick_doorbells += 1;
     }
 
     fn sq_doorbell(&mut self, host: &mut impl Host, qid: u16, tail: u16) {

@@ -11,7 +11,8 @@
 //!
 //! - a worker thread in the owner's thread group (`vhost_task`), which
 //!   reaches guest memory with user copies in the owner's mm, polls the
-//!   queues for a bounded time after the last work, then arms EventIdx
+//!   queues for a bounded, adaptive time after the last work
+//!   ([`ctrl::PollWindow`]), then arms EventIdx
 //!   and sleeps until a doorbell, a doorbell eventfd or finished I/O kicks
 //!   it;
 //! - interrupts as eventfd signals, one eventfd per vector;
@@ -66,9 +67,6 @@ impl kernel::InPlaceModule for NvmeVhostModule {
     }
 }
 
-/// How long the worker keeps polling the queues after its last work
-/// before it arms EventIdx and sleeps, nanoseconds.
-const POLL_NS: i64 = 100_000;
 /// How long `VHOST_NVME_RESET` waits for commands in flight, milliseconds.
 const RESET_WAIT_MS: u32 = 30_000;
 
@@ -98,6 +96,10 @@ struct State {
     kicks: KVec<Option<KickFd>>,
     /// When the worker last ran out of work (polling since).
     idle: Option<Instant<Monotonic>>,
+    /// When the worker went to sleep.
+    slept: Option<Instant<Monotonic>>,
+    /// How long the worker polls before it sleeps.
+    poll: ctrl::PollWindow,
 }
 
 /// What the worker and the ioctls share.
@@ -254,6 +256,10 @@ impl Worker for Shared {
         vhost::set_current_running();
         let mut g = self.state.lock();
         let st = &mut *g;
+        let now = Instant::<Monotonic>::now();
+        if let Some(t) = st.slept.take() {
+            st.poll.after_sleep((now - t).as_nanos().max(0) as u64);
+        }
         let fd_kicks = self.waker.take_fd_kicks();
         st.ctrl.stats.kick_doorbells += fd_kicks;
         let mut work = st.drain();
@@ -261,16 +267,16 @@ impl Worker for Shared {
             let (ctrl, mut host) = st.parts();
             work |= ctrl.process(&mut host);
         }
-        let now = Instant::<Monotonic>::now();
         if work {
             st.idle = None;
         } else {
             let since = *st.idle.get_or_insert(now);
-            if (now - since).as_nanos() >= POLL_NS {
+            if (now - since).as_nanos().max(0) as u64 >= st.poll.ns() {
                 // Done polling: ask for doorbells, look a last time.
                 st.idle = None;
                 let (ctrl, mut host) = st.parts();
                 if !ctrl.arm(&mut host) {
+                    st.slept = Some(now);
                     drop(g);
                     vhost::set_current_interruptible();
                     if !self.waker.take_kick() {
@@ -341,6 +347,8 @@ impl MiscDevice for Controller {
             irqs,
             kicks,
             idle: None,
+            slept: None,
+            poll: ctrl::PollWindow::default(),
         };
         let shared = Arc::pin_init(
             pin_init!(Shared {
@@ -436,10 +444,8 @@ impl MiscDevice for Controller {
                         b.sync()?;
                     }
                 }
-                if e == regs::Effect::Reset && st.ctrl.busy() {
-                    // Completions of the orphaned commands end the reset.
-                    me.shared.waker.kick();
-                }
+                // Doorbells, enable, mask changes; after a reset, the
+                // completions of the orphaned commands end it.
                 if e != regs::Effect::None {
                     me.shared.waker.kick();
                 }
