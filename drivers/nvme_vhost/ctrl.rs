@@ -186,6 +186,8 @@ struct Sq {
     head: u16,
     tail: u16,
     cqid: u16,
+    /// The EventIdx last written, if any.
+    ei: Option<u16>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -205,6 +207,8 @@ struct Cq {
     sqs: u16,
     /// Full with work waiting: ask for a CQ head doorbell.
     stalled: bool,
+    /// Completions were posted since the EventIdx was last moved.
+    posted: bool,
 }
 
 impl Cq {
@@ -664,6 +668,7 @@ impl<const M: usize> Ctrl<M> {
         host.write(at, &b[..12]);
         host.mb();
         host.write(at + 12, &b[12..]);
+        cq.posted = true;
         cq.tail += 1;
         if cq.tail == cq.size {
             cq.tail = 0;
@@ -732,8 +737,36 @@ impl<const M: usize> Ctrl<M> {
         for q in 0..QUEUES {
             work |= self.fetch(host, q);
         }
+        self.trail_eventidx(host);
         self.flush_irqs(host);
         work
+    }
+
+    /// While the worker is busy it wants no doorbells: every EventIdx sits
+    /// one behind the position the controller last saw (the guest reaches
+    /// it only after a whole lap of the ring), moved as the queues move.
+    /// Without this, the guest would ring once per lap.
+    fn trail_eventidx(&mut self, host: &mut impl Host) {
+        let Some(d) = self.db else { return };
+        for q in 1..QUEUES {
+            let sq = self.sq[q];
+            if sq.on {
+                let e = (sq.tail + sq.size - 1) % sq.size;
+                if sq.ei != Some(e) {
+                    self.sq[q].ei = Some(e);
+                    host.write(d.eventidx + regs::shadow_slot(q as u16, false) as u64, &u32::from(e).to_le_bytes());
+                    self.stats.eventidx_writes += 1;
+                }
+            }
+            if self.cq[q].on && self.cq[q].posted && !self.cq[q].stalled {
+                self.cq[q].posted = false;
+                self.refresh_cq_head(host, q, d);
+                let cq = self.cq[q];
+                let e = u32::from((cq.head + cq.size - 1) % cq.size);
+                host.write(d.eventidx + regs::shadow_slot(q as u16, true) as u64, &e.to_le_bytes());
+                self.stats.eventidx_writes += 1;
+            }
+        }
     }
 
     fn fetch(&mut self, host: &mut impl Host, q: usize) -> bool {
@@ -784,8 +817,9 @@ impl<const M: usize> Ctrl<M> {
         if let Some(d) = self.db {
             for q in 1..QUEUES {
                 if self.sq[q].on {
-                    let t = u32::from(self.sq[q].tail);
-                    host.write(d.eventidx + regs::shadow_slot(q as u16, false) as u64, &t.to_le_bytes());
+                    let t = self.sq[q].tail;
+                    self.sq[q].ei = Some(t);
+                    host.write(d.eventidx + regs::shadow_slot(q as u16, false) as u64, &u32::from(t).to_le_bytes());
                     self.stats.eventidx_writes += 1;
                 }
                 if self.cq[q].on {
