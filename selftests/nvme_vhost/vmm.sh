@@ -7,8 +7,9 @@
 # 4 KiB LBAs, asynchronous direct I/O), PRP lists, 4 queues, shadow
 # doorbells on and off with the MMIO doorbell ratios at QD 32, doorbell
 # eventfds, resets with I/O in flight, error statuses; then 100,000 random
-# commands (fuzz). Each nvme-vmm output line "desc|expected|actual" is one
-# test point; no kernel bug report may appear.
+# commands (fuzz), and two controllers fuzzed at once. Each nvme-vmm
+# output line "desc|expected|actual" is one test point; no kernel bug
+# report may appear.
 . "$(dirname "$0")/../lib.sh"
 
 VMM=${NVME_VMM:-$VQ_ROOT/tools/vmm/target/release/nvme-vmm}
@@ -18,7 +19,7 @@ TEST_POINTS=119
 FUZZ_POINTS=8
 
 ktap_print_header
-ktap_set_plan $((3 + 2 * TEST_POINTS + FUZZ_POINTS + 1))
+ktap_set_plan $((3 + 2 * TEST_POINTS + 3 * FUZZ_POINTS + 1))
 cleanup() {
 	unload nvme_vhost >/dev/null 2>&1
 	mod_loaded null_blk && rmmod null_blk
@@ -47,7 +48,7 @@ run() {
 		[ -z "$want$got" ] && { ktap_print_msg "$desc"; continue; }
 		n=$((n + 1))
 		eq "$prefix: $desc" "$want" "$got"
-	done < <("$VMM" "$@" 2>&1)
+	done < <(if [ "$1" = cat ]; then "$@"; else "$VMM" "$@" 2>&1; fi)
 	while [ "$n" -lt "$points" ]; do
 		n=$((n + 1))
 		ktap_test_fail "$prefix: missing result $n (nvme-vmm ended early)"
@@ -58,5 +59,14 @@ run "tmpfs 512" "$TEST_POINTS" test --backend "$img" --lba 512
 run "null_blk 4096" "$TEST_POINTS" test --backend /dev/nullb0 --lba 4096
 truncate -s 0 "$img"; truncate -s 65M "$img"
 run "fuzz" "$FUZZ_POINTS" fuzz --backend "$img" --count "$FUZZ_COUNT" --seed 1
+# Two controllers at once: one guest sends garbage while the other's
+# commands all complete (each controller has its own worker).
+img2=$VQ_TMP/ns2.img
+truncate -s 33M "$img2"
+"$VMM" fuzz --backend "$img" --count 20000 --seed 3 >"$VQ_TMP/a.out" 2>&1 &
+apid=$!
+run "concurrent B" "$FUZZ_POINTS" fuzz --backend "$img2" --count 2000 --seed 4
+wait "$apid"
+run "concurrent A" "$FUZZ_POINTS" cat "$VQ_TMP/a.out"
 check "no kernel bug reports (KASAN, lockdep, oops)" no_new_bugs
 ktap_finished

@@ -5,9 +5,8 @@
 //! memory backend ([`SimDev`], for host tests of the driver and the core).
 
 use crate::guest::Guest;
-use std::collections::VecDeque;
 use std::io;
-use vq_pure::nvme_ctrl::{self as ctrl, Ctrl, Host, Io};
+use vq_pure::nvme_ctrl as ctrl;
 
 /// Counters of `VHOST_NVME_GET_STATS`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -155,10 +154,6 @@ impl KernelDev {
         ioctl(self.fd, req, arg.as_mut_ptr()).map_err(|e| e.raw_os_error().unwrap_or(0))
     }
 
-    /// The controller's file descriptor (for raw ioctls in tests).
-    pub fn fd(&self) -> i32 {
-        self.fd
-    }
 }
 
 impl Drop for KernelDev {
@@ -246,180 +241,193 @@ impl Dev for KernelDev {
     }
 }
 
-/// The controller core in process, over a memory backend: I/O completes
-/// when the driver waits.
-pub struct SimDev {
-    ctrl: Box<Ctrl<64>>,
-    backend: Vec<u8>,
-    done: VecDeque<(u16, u16)>,
-    irq: u32,
-    ranges: Vec<(u64, u64)>,
-}
+/// The controller core in process, for host tests.
+#[cfg(test)]
+pub use sim::SimDev;
 
-struct SimHost<'a> {
-    backend: &'a mut Vec<u8>,
-    done: &'a mut VecDeque<(u16, u16)>,
-    irq: &'a mut u32,
-    ranges: &'a mut Vec<(u64, u64)>,
-}
+#[cfg(test)]
+mod sim {
+    use super::{Dev, Stats};
+    use crate::guest::Guest;
+    use std::collections::VecDeque;
+    use std::io;
+    use vq_pure::nvme_ctrl::{self as ctrl, Ctrl, Host, Io};
 
-impl SimHost<'_> {
-    fn copy(&mut self, segs: &[ctrl::Seg], pos: u64, write: bool) {
-        let mut p = pos as usize;
-        for s in segs {
-            let n = s.len as usize;
-            // SAFETY: the core only passes addresses it translated
-            // through the memory table, i.e. inside the guest mapping.
-            unsafe {
-                let g = s.uaddr as *mut u8;
-                if write {
-                    std::ptr::copy_nonoverlapping(g, self.backend.as_mut_ptr().add(p), n);
-                } else {
-                    std::ptr::copy_nonoverlapping(self.backend.as_ptr().add(p), g, n);
+    /// The controller core in process, over a memory backend: I/O completes
+    /// when the driver waits.
+    pub struct SimDev {
+        ctrl: Box<Ctrl<64>>,
+        backend: Vec<u8>,
+        done: VecDeque<(u16, u16)>,
+        irq: u32,
+        ranges: Vec<(u64, u64)>,
+    }
+
+    struct SimHost<'a> {
+        backend: &'a mut Vec<u8>,
+        done: &'a mut VecDeque<(u16, u16)>,
+        irq: &'a mut u32,
+        ranges: &'a mut Vec<(u64, u64)>,
+    }
+
+    impl SimHost<'_> {
+        fn copy(&mut self, segs: &[ctrl::Seg], pos: u64, write: bool) {
+            let mut p = pos as usize;
+            for s in segs {
+                let n = s.len as usize;
+                // SAFETY: the core only passes addresses it translated
+                // through the memory table, i.e. inside the guest mapping.
+                unsafe {
+                    let g = s.uaddr as *mut u8;
+                    if write {
+                        std::ptr::copy_nonoverlapping(g, self.backend.as_mut_ptr().add(p), n);
+                    } else {
+                        std::ptr::copy_nonoverlapping(self.backend.as_ptr().add(p), g, n);
+                    }
+                }
+                p += n;
+            }
+        }
+    }
+
+    impl Host for SimHost<'_> {
+        fn read(&mut self, uaddr: u64, buf: &mut [u8]) -> bool {
+            // SAFETY: as in `copy`.
+            unsafe { std::ptr::copy_nonoverlapping(uaddr as *const u8, buf.as_mut_ptr(), buf.len()) };
+            true
+        }
+        fn write(&mut self, uaddr: u64, buf: &[u8]) -> bool {
+            // SAFETY: as in `copy`.
+            unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), uaddr as *mut u8, buf.len()) };
+            true
+        }
+        fn mb(&mut self) {
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        }
+        fn irq(&mut self, vector: u16) {
+            *self.irq |= 1 << vector;
+        }
+        fn push_range(&mut self, pos: u64, len: u64) -> bool {
+            self.ranges.push((pos, len));
+            true
+        }
+        fn clear_ranges(&mut self) {
+            self.ranges.clear();
+        }
+        fn submit(&mut self, tag: u16, op: &Io<'_>) -> Result<(), u16> {
+            match *op {
+                Io::Read { pos, segs, .. } => self.copy(segs, pos, false),
+                Io::Write { pos, segs, .. } => self.copy(segs, pos, true),
+                Io::Flush => {}
+                Io::WriteZeroes { pos, len, .. } => self.backend[pos as usize..(pos + len) as usize].fill(0),
+                Io::Discard => {
+                    for (p, l) in self.ranges.drain(..) {
+                        self.backend[p as usize..(p + l) as usize].fill(0);
+                    }
                 }
             }
-            p += n;
+            self.done.push_back((tag, 0));
+            Ok(())
         }
     }
-}
 
-impl Host for SimHost<'_> {
-    fn read(&mut self, uaddr: u64, buf: &mut [u8]) -> bool {
-        // SAFETY: as in `copy`.
-        unsafe { std::ptr::copy_nonoverlapping(uaddr as *const u8, buf.as_mut_ptr(), buf.len()) };
-        true
+    impl SimDev {
+        /// A controller over `guest` with a zeroed backend of `size` bytes.
+        pub fn new(guest: &Guest, lba_shift: u8, size: u64) -> Self {
+            let mut c = Box::new(Ctrl::<64>::new(b"SIM00001", 1));
+            let mem = guest.vhost_memory();
+            let mut regions = Vec::new();
+            for i in 0..2 {
+                let r = &mem[8 + 32 * i..8 + 32 * (i + 1)];
+                let f = |j: usize| u64::from_le_bytes(r[j..j + 8].try_into().unwrap_or([0; 8]));
+                regions.push(vq_pure::prp::Region {
+                    gpa: f(0),
+                    size: f(8),
+                    uaddr: f(16),
+                });
+            }
+            let table = vq_pure::prp::MemTable::<64>::new(&regions).expect("memory table");
+            assert!(c.set_mem(&table));
+            assert!(c.set_ns(Some(ctrl::Ns {
+                blocks: size >> lba_shift,
+                lba_shift,
+            })));
+            SimDev {
+                ctrl: c,
+                backend: vec![0; size as usize],
+                done: VecDeque::new(),
+                irq: 0,
+                ranges: Vec::new(),
+            }
+        }
+
+        /// The backend's bytes.
+        pub fn backend(&self) -> &[u8] {
+            &self.backend
+        }
+
+        fn parts(&mut self) -> (&mut Ctrl<64>, SimHost<'_>) {
+            (
+                &mut self.ctrl,
+                SimHost {
+                    backend: &mut self.backend,
+                    done: &mut self.done,
+                    irq: &mut self.irq,
+                    ranges: &mut self.ranges,
+                },
+            )
+        }
     }
-    fn write(&mut self, uaddr: u64, buf: &[u8]) -> bool {
-        // SAFETY: as in `copy`.
-        unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), uaddr as *mut u8, buf.len()) };
-        true
-    }
-    fn mb(&mut self) {
-        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-    }
-    fn irq(&mut self, vector: u16) {
-        *self.irq |= 1 << vector;
-    }
-    fn push_range(&mut self, pos: u64, len: u64) -> bool {
-        self.ranges.push((pos, len));
-        true
-    }
-    fn clear_ranges(&mut self) {
-        self.ranges.clear();
-    }
-    fn submit(&mut self, tag: u16, op: &Io<'_>) -> Result<(), u16> {
-        match *op {
-            Io::Read { pos, segs, .. } => self.copy(segs, pos, false),
-            Io::Write { pos, segs, .. } => self.copy(segs, pos, true),
-            Io::Flush => {}
-            Io::WriteZeroes { pos, len, .. } => self.backend[pos as usize..(pos + len) as usize].fill(0),
-            Io::Discard => {
-                for (p, l) in self.ranges.drain(..) {
-                    self.backend[p as usize..(p + l) as usize].fill(0);
+
+    impl Dev for SimDev {
+        fn rd(&mut self, off: u32, w: u32) -> u64 {
+            self.ctrl.regs.read(off, w).unwrap_or(u64::MAX)
+        }
+        fn wr(&mut self, off: u32, w: u32, v: u64) {
+            let (c, mut h) = self.parts();
+            let _ = c.reg_write(&mut h, off, w, v);
+        }
+        fn wait(&mut self, _ms: i32) -> bool {
+            loop {
+                let (c, mut h) = self.parts();
+                let mut work = c.process(&mut h);
+                while let Some((tag, st)) = h.done.pop_front() {
+                    c.complete(&mut h, tag, st);
+                    work = true;
+                }
+                c.flush_irqs(&mut h);
+                if !work && !c.arm(&mut h) {
+                    break;
                 }
             }
+            std::mem::take(&mut self.irq) != 0
         }
-        self.done.push_back((tag, 0));
-        Ok(())
-    }
-}
-
-impl SimDev {
-    /// A controller over `guest` with a zeroed backend of `size` bytes.
-    pub fn new(guest: &Guest, lba_shift: u8, size: u64) -> Self {
-        let mut c = Box::new(Ctrl::<64>::new(b"SIM00001", 1));
-        let mem = guest.vhost_memory();
-        let mut regions = Vec::new();
-        for i in 0..2 {
-            let r = &mem[8 + 32 * i..8 + 32 * (i + 1)];
-            let f = |j: usize| u64::from_le_bytes(r[j..j + 8].try_into().unwrap_or([0; 8]));
-            regions.push(vq_pure::prp::Region {
-                gpa: f(0),
-                size: f(8),
-                uaddr: f(16),
-            });
-        }
-        let table = vq_pure::prp::MemTable::<64>::new(&regions).expect("memory table");
-        assert!(c.set_mem(&table));
-        assert!(c.set_ns(Some(ctrl::Ns {
-            blocks: size >> lba_shift,
-            lba_shift,
-        })));
-        SimDev {
-            ctrl: c,
-            backend: vec![0; size as usize],
-            done: VecDeque::new(),
-            irq: 0,
-            ranges: Vec::new(),
-        }
-    }
-
-    /// The backend's bytes.
-    pub fn backend(&self) -> &[u8] {
-        &self.backend
-    }
-
-    fn parts(&mut self) -> (&mut Ctrl<64>, SimHost<'_>) {
-        (
-            &mut self.ctrl,
-            SimHost {
-                backend: &mut self.backend,
-                done: &mut self.done,
-                irq: &mut self.irq,
-                ranges: &mut self.ranges,
-            },
-        )
-    }
-}
-
-impl Dev for SimDev {
-    fn rd(&mut self, off: u32, w: u32) -> u64 {
-        self.ctrl.regs.read(off, w).unwrap_or(u64::MAX)
-    }
-    fn wr(&mut self, off: u32, w: u32, v: u64) {
-        let (c, mut h) = self.parts();
-        let _ = c.reg_write(&mut h, off, w, v);
-    }
-    fn wait(&mut self, _ms: i32) -> bool {
-        loop {
-            let (c, mut h) = self.parts();
-            let mut work = c.process(&mut h);
-            while let Some((tag, st)) = h.done.pop_front() {
-                c.complete(&mut h, tag, st);
-                work = true;
-            }
-            c.flush_irqs(&mut h);
-            if !work && !c.arm(&mut h) {
-                break;
+        fn stats(&mut self) -> Stats {
+            let s = self.ctrl.stats;
+            Stats {
+                commands: s.commands,
+                mmio: s.mmio_doorbells,
+                kicks: s.kick_doorbells,
+                shadow_reads: s.shadow_reads,
+                eventidx_writes: s.eventidx_writes,
+                interrupts: s.interrupts,
+                errors: s.errors,
+                inflight: self.ctrl.inflight() as u64,
             }
         }
-        std::mem::take(&mut self.irq) != 0
-    }
-    fn stats(&mut self) -> Stats {
-        let s = self.ctrl.stats;
-        Stats {
-            commands: s.commands,
-            mmio: s.mmio_doorbells,
-            kicks: s.kick_doorbells,
-            shadow_reads: s.shadow_reads,
-            eventidx_writes: s.eventidx_writes,
-            interrupts: s.interrupts,
-            errors: s.errors,
-            inflight: self.ctrl.inflight() as u64,
+        fn dbbuf(&mut self) -> (bool, u64, u64) {
+            let d = self.ctrl.dbbuf();
+            (d.enabled, d.shadow, d.eventidx)
         }
-    }
-    fn dbbuf(&mut self) -> (bool, u64, u64) {
-        let d = self.ctrl.dbbuf();
-        (d.enabled, d.shadow, d.eventidx)
-    }
-    fn reset(&mut self) -> io::Result<()> {
-        self.ctrl.reset();
-        while self.ctrl.busy() {
-            let (c, mut h) = self.parts();
-            while let Some((tag, st)) = h.done.pop_front() {
-                c.complete(&mut h, tag, st);
+        fn reset(&mut self) -> io::Result<()> {
+            self.ctrl.reset();
+            while self.ctrl.busy() {
+                let (c, mut h) = self.parts();
+                while let Some((tag, st)) = h.done.pop_front() {
+                    c.complete(&mut h, tag, st);
+                }
             }
+            Ok(())
         }
-        Ok(())
     }
 }

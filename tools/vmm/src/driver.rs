@@ -383,8 +383,4 @@ impl<D: Dev> Nvme<D> {
         Err(format!("I/O command {:#x} timed out", s.opcode))
     }
 
-    /// Whether shadow doorbells are on (driver side).
-    pub fn dbbuf_on(&self) -> bool {
-        self.db.is_some()
-    }
 }

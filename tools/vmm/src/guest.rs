@@ -28,7 +28,6 @@ pub const CANARY: u8 = 0xa5;
 /// Guest RAM.
 pub struct Guest {
     base: *mut u8,
-    len: usize,
     next_a: u64,
     next_b: u64,
 }
@@ -49,7 +48,6 @@ impl Guest {
         };
         let g = Guest {
             base,
-            len,
             next_a: PAGE,
             next_b: 0,
         };
@@ -70,11 +68,6 @@ impl Guest {
             b.extend_from_slice(&0u64.to_le_bytes());
         }
         b
-    }
-
-    /// Base address of the mapping (region A's userspace address).
-    pub fn base(&self) -> u64 {
-        self.base as u64
     }
 
     /// Offset in the mapping of `len` bytes at `gpa`, if inside a region.
@@ -147,15 +140,5 @@ impl Guest {
         self.next_b += pages * PAGE;
         assert!(self.next_b <= B_SIZE, "region B exhausted");
         gpa
-    }
-
-    /// Userspace address of `gpa` (for the in-process controller).
-    pub fn uaddr(&self, gpa: u64, len: usize) -> Option<u64> {
-        self.off(gpa, len).map(|o| self.base as u64 + o as u64)
-    }
-
-    /// Bytes of the mapping.
-    pub fn len(&self) -> usize {
-        self.len
     }
 }

@@ -133,7 +133,6 @@ struct Ctx {
     backend: File,
     shift: u8,
     list: u64,
-    buf: u64,
     buf2: u64,
 }
 
@@ -246,7 +245,6 @@ pub fn test(path: &str, lba: u32, guard: u64) -> i32 {
         backend,
         shift,
         list: 0,
-        buf,
         buf2,
     };
     let Some(info) = r.result("bring-up with 4 I/O queues and dbbuf", c.n.bring_up(4, 256, true)) else {
