@@ -24,17 +24,8 @@ if [ -x "$out/qemu-system-x86_64" ]; then
 fi
 
 # Build dependencies.
-pkgs=(ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev python3-venv flex bison pkg-config bzip2)
-missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-	vq_log "apt: installing ${missing[*]}"
-	SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+vq_apt_install ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev python3-venv flex bison \
+	pkg-config bzip2
 
 # The source tarball.
 SRC=$VQ_CACHE/src

@@ -35,3 +35,16 @@ export PATH
 vq_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 vq_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 vq_jobs() { echo $(( $(nproc) + 1 )); }
+
+# vq_apt_install <package>...: installs the Debian packages not installed yet.
+vq_apt_install() {
+	local missing=() p SUDO=
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	((${#missing[@]})) || return 0
+	vq_log "apt: installing ${missing[*]}"
+	[ "$(id -u)" = 0 ] || SUDO=sudo
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}

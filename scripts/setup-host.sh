@@ -17,16 +17,7 @@ APT_PKGS=(
 	busybox-static
 )
 
-missing=()
-for p in "${APT_PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-	vq_log "apt: installing ${missing[*]}"
-	SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+vq_apt_install "${APT_PKGS[@]}"
 
 if ! [ -x "$BINDGEN" ] || ! "$BINDGEN" --version | grep -q " $VQ_BINDGEN_VERSION\$"; then
 	vq_log "cargo: installing bindgen-cli $VQ_BINDGEN_VERSION"
