@@ -634,6 +634,25 @@ void kstor_msleep(unsigned int ms)
 	msleep(ms);
 }
 
+struct mm_struct *kstor_current_mm_grab(void)
+{
+	struct mm_struct *mm = current->mm;
+
+	if (mm)
+		mmgrab(mm);
+	return mm;
+}
+
+bool kstor_current_mm_is(const struct mm_struct *mm)
+{
+	return current->mm == mm;
+}
+
+void kstor_mm_drop(struct mm_struct *mm)
+{
+	mmdrop(mm);
+}
+
 struct eventfd_ctx *kstor_eventfd_get(int fd, int *err)
 {
 	struct eventfd_ctx *ctx = eventfd_ctx_fdget(fd);

@@ -209,6 +209,15 @@ void kstor_set_current_running(void);
 void kstor_cond_resched(void);
 void kstor_msleep(unsigned int ms);
 
+/*
+ * current->mm with an mmgrab() reference (NULL for a kernel thread), and
+ * its release. Read in C: the Rust bindings' view of task_struct has been
+ * seen to disagree with the C layout in the debug kernel config.
+ */
+struct mm_struct *kstor_current_mm_grab(void);
+bool kstor_current_mm_is(const struct mm_struct *mm);
+void kstor_mm_drop(struct mm_struct *mm);
+
 struct eventfd_ctx *kstor_eventfd_get(int fd, int *err);
 void kstor_eventfd_signal(struct eventfd_ctx *ctx);
 void kstor_eventfd_put(struct eventfd_ctx *ctx);

@@ -202,6 +202,45 @@ impl<T: Worker> Drop for Task<T> {
     }
 }
 
+/// The address space (`mm_struct`) of the process that made it: the
+/// owner of a device, as `vhost_dev_check_owner()` (`drivers/vhost/vhost.c`)
+/// compares `current->mm`. Every thread of that process matches.
+///
+/// # Invariants
+///
+/// `mm` is an `mm_struct` this holds an `mmgrab()` reference on, so its
+/// address is not reused while this lives.
+pub struct Owner {
+    mm: NonNull<bindings::mm_struct>,
+}
+
+// SAFETY: `mmdrop()` may run on any thread; the pointer is only compared.
+unsafe impl Send for Owner {}
+// SAFETY: as above.
+unsafe impl Sync for Owner {}
+
+impl Owner {
+    /// The current process's address space; `None` for a kernel thread.
+    pub fn current() -> Option<Self> {
+        // SAFETY: reads `current->mm` and grabs it; no other precondition.
+        let mm = unsafe { bindings::kstor_current_mm_grab() };
+        NonNull::new(mm).map(|mm| Owner { mm })
+    }
+
+    /// Whether the current task runs in this address space.
+    pub fn is_current(&self) -> bool {
+        // SAFETY: only compares `current->mm` with our pointer.
+        unsafe { bindings::kstor_current_mm_is(self.mm.as_ptr()) }
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        // SAFETY: drops the reference `current()` took (type invariant).
+        unsafe { bindings::kstor_mm_drop(self.mm.as_ptr()) }
+    }
+}
+
 /// An eventfd to signal (an interrupt vector).
 ///
 /// # Invariants

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Usage: build-kernel.sh <release|debug>
-# Prints the path of a built Linux tree with CONFIG_RUST for that variant,
-# building it first when the cache has none.
+# Usage: build-kernel.sh <release|debug|guest>
+# Prints the path of a built Linux tree for that variant, building it first
+# when the cache has none.
 #
-#   release: tinyconfig + scripts/kconfig/base.config
+#   release: tinyconfig + scripts/kconfig/base.config (CONFIG_RUST)
 #   debug:   the same + scripts/kconfig/debug.config (KASAN, lockdep, ...)
+#   guest:   tinyconfig + scripts/kconfig/guest.config: no Rust, only a
+#            bzImage; the kernel of the QEMU guests nested in the test VM
 #
 # Build trees live in $VQ_CACHE/kbuild/<kernel version>-<variant>-<hash>,
 # where the hash covers the config fragments and the toolchain versions, so a
@@ -16,10 +18,11 @@ variant=${1:-debug}
 case "$variant" in
 release) frags=("$VQ_ROOT/scripts/kconfig/base.config") ;;
 debug) frags=("$VQ_ROOT/scripts/kconfig/base.config" "$VQ_ROOT/scripts/kconfig/debug.config") ;;
-*) vq_die "unknown kernel variant '$variant' (release|debug)" ;;
+guest) frags=("$VQ_ROOT/scripts/kconfig/guest.config") ;;
+*) vq_die "unknown kernel variant '$variant' (release|debug|guest)" ;;
 esac
 
-if [ -n "${KDIR:-}" ]; then
+if [ -n "${KDIR:-}" ] && [ "$variant" != guest ]; then
 	[ -f "$KDIR/.config" ] && grep -q '^CONFIG_RUST=y' "$KDIR/.config" ||
 		vq_die "KDIR=$KDIR is not a configured kernel tree with CONFIG_RUST=y"
 	[ -f "$KDIR/Module.symvers" ] || vq_die "KDIR=$KDIR has not been built (no Module.symvers)"
@@ -51,7 +54,9 @@ done < <(cat "${frags[@]}")
 [ "$bad" = 0 ] || vq_die "the kernel config lost options (see above); fix scripts/kconfig/*.config"
 
 vq_log "kernel $kver ($variant): building with -j$(vq_jobs) (about 13-15 min on 2 cores)"
-make -s -C "$src" O="$out" "${VQ_KMAKE_ARGS[@]}" -j"$(vq_jobs)" all >"$out/vq-build.log" 2>&1 ||
+target=all
+[ "$variant" = guest ] && target=bzImage
+make -s -C "$src" O="$out" "${VQ_KMAKE_ARGS[@]}" -j"$(vq_jobs)" $target >"$out/vq-build.log" 2>&1 ||
 	{ tail -n 40 "$out/vq-build.log" >&2; vq_die "kernel build failed; full log: $out/vq-build.log"; }
 date -u +%FT%TZ >"$out/.vq-built"
 vq_log "kernel $kver ($variant): built"

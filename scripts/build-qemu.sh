@@ -31,19 +31,9 @@ vq_apt_install ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev python3-ven
 SRC=$VQ_CACHE/src
 tarball=$SRC/qemu_$QEMU_VERSION+ds.orig.tar.xz
 if ! [ -s "$tarball" ]; then
-	A=$VQ_CACHE/apt-qemu
-	mkdir -p "$A/lists/partial" "$A/cache/archives/partial" "$A/etc/preferences.d" "$SRC"
-	mirror=$(grep -hE '^URIs:.*/debian/?$' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1 | awk '{print $2}')
-	[ -n "$mirror" ] || mirror=$(grep -hE '^deb .*/debian/? ' /etc/apt/sources.list 2>/dev/null | head -n1 | awk '{print $2}')
-	[ -n "$mirror" ] || vq_die "cannot find the Debian mirror in the system's apt sources"
-	echo "deb-src $mirror $QEMU_SUITE main" >"$A/etc/sources.list"
-	: >"$A/status"
-	APT=(-o Dir::Etc::SourceList="$A/etc/sources.list" -o Dir::Etc::SourceParts=/dev/null
-	     -o Dir::Etc::Preferences="$A/etc/preferences" -o Dir::Etc::PreferencesParts="$A/etc/preferences.d"
-	     -o Dir::State::Lists="$A/lists" -o Dir::Cache="$A/cache" -o Dir::State::status="$A/status"
-	     -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
-	vq_log "apt (private): update $QEMU_SUITE sources"
-	apt-get "${APT[@]}" update -qq
+	mkdir -p "$SRC"
+	vq_private_apt "$VQ_CACHE/apt-qemu" deb-src "$QEMU_SUITE main"
+	APT=("${VQ_APT[@]}")
 	tmp=$(mktemp -d "$SRC/qemu-dl.XXXXXX")
 	vq_log "apt (private): download qemu $QEMU_VERSION source"
 	# The .dsc has answered 404 while the orig tarball downloaded fine:

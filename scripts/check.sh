@@ -7,12 +7,17 @@
 # any failure. Results and the guest console: build/check/.
 source "$(dirname "$0")/lib.sh"
 variant=${1:-debug}
-VM_TIMEOUT=${VM_TIMEOUT:-1500}
+VM_TIMEOUT=${VM_TIMEOUT:-2100}
 
 "$VQ_ROOT/scripts/setup-host.sh"
 kdir=$("$VQ_ROOT/scripts/build-modules.sh" "$variant" modules)
 out=$VQ_ROOT/build/check
 rm -rf "$out"; mkdir -p "$out"
+# The nested guest of selftests/nvme_vhost/guest.sh: QEMU with the
+# vhost-nvme device and the guest's kernel, both cached.
+qemu=$("$VQ_ROOT/scripts/build-qemu.sh")
+gkdir=$("$VQ_ROOT/scripts/build-kernel.sh" guest)
+printf 'VQ_QEMU=%q\nVQ_GUEST_KERNEL=%q\n' "$qemu" "$gkdir/arch/x86/boot/bzImage" >"$out/nested.env"
 
 vq_log "host cargo tests"
 (cd "$VQ_ROOT/tools/pure" && cargo test 2>&1) >"$out/cargo.log" || true

@@ -41,20 +41,10 @@ if [ -f "$dest/.vq-version" ] && [ -f "$dest/Makefile" ]; then
 	echo "$dest"; exit 0
 fi
 
-# Private apt configuration: own source list, lists, cache and status.
 A=$VQ_CACHE/apt
-mkdir -p "$A/lists/partial" "$A/cache/archives/partial" "$A/etc/preferences.d" "$A/deb"
-mirror=$(grep -hE '^URIs:.*/debian/?$' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1 | awk '{print $2}')
-[ -n "$mirror" ] || mirror=$(grep -hE '^deb .*/debian/? ' /etc/apt/sources.list 2>/dev/null | head -n1 | awk '{print $2}')
-[ -n "$mirror" ] || vq_die "cannot find the Debian mirror in the system's apt sources"
-echo "deb $mirror trixie-backports main" >"$A/etc/sources.list"
-: >"$A/status"
-APT=(-o Dir::Etc::SourceList="$A/etc/sources.list" -o Dir::Etc::SourceParts=/dev/null
-     -o Dir::Etc::Preferences="$A/etc/preferences" -o Dir::Etc::PreferencesParts="$A/etc/preferences.d"
-     -o Dir::State::Lists="$A/lists" -o Dir::Cache="$A/cache" -o Dir::State::status="$A/status"
-     -o APT::Architecture=amd64 -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
-vq_log "apt (private): update trixie-backports"
-apt-get "${APT[@]}" update -qq
+mkdir -p "$A/deb"
+vq_private_apt "$A" deb "trixie-backports main"
+APT=("${VQ_APT[@]}")
 cd "$A/deb"
 rm -f linux-source-"$VQ_KSERIES"_*.deb
 vq_log "apt (private): download linux-source-$VQ_KSERIES"

@@ -48,3 +48,25 @@ vq_apt_install() {
 	$SUDO apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# vq_private_apt <dir> <type> <suite and components>: a private apt
+# configuration under <dir> (its own source list, lists, cache and status:
+# the system's apt sources are never edited) whose one source is
+# "<type> <mirror> <suite and components>", <mirror> being the Debian mirror
+# the system's own sources use. Updates its lists and leaves the apt-get
+# options in the array VQ_APT.
+vq_private_apt() {
+	local A=$1 type=$2 rest=$3 mirror
+	mkdir -p "$A/lists/partial" "$A/cache/archives/partial" "$A/etc/preferences.d"
+	mirror=$(grep -hE '^URIs:.*/debian/?$' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1 | awk '{print $2}')
+	[ -n "$mirror" ] || mirror=$(grep -hE '^deb .*/debian/? ' /etc/apt/sources.list 2>/dev/null | head -n1 | awk '{print $2}')
+	[ -n "$mirror" ] || vq_die "cannot find the Debian mirror in the system's apt sources"
+	echo "$type $mirror $rest" >"$A/etc/sources.list"
+	: >"$A/status"
+	VQ_APT=(-o Dir::Etc::SourceList="$A/etc/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		-o Dir::Etc::Preferences="$A/etc/preferences" -o Dir::Etc::PreferencesParts="$A/etc/preferences.d"
+		-o Dir::State::Lists="$A/lists" -o Dir::Cache="$A/cache" -o Dir::State::status="$A/status"
+		-o APT::Architecture=amd64 -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+	vq_log "apt (private): update $type $rest"
+	apt-get "${VQ_APT[@]}" update -qq
+}

@@ -13,6 +13,8 @@ OUT=$1 KDIR=$2
 export VQ_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 KSRC=$KDIR; [ -d "$KDIR/source" ] && KSRC=$(readlink -f "$KDIR/source")
 export PATH=/usr/sbin:/sbin:$PATH
+# VQ_QEMU and VQ_GUEST_KERNEL for the nested guest (scripts/check.sh).
+if [ -f "$OUT/nested.env" ]; then set -a; . "$OUT/nested.env"; set +a; fi
 
 # KUnit: the suites run when the module loads.
 mark="vq-kunit-mark $$ $RANDOM"

@@ -166,6 +166,10 @@ pub struct Stats {
     pub commands: u64,
     /// Doorbell writes through the register interface (MMIO), any queue.
     pub mmio_doorbells: u64,
+    /// Of those, doorbells of I/O queues (SQ or CQ id above 0).
+    pub io_mmio_doorbells: u64,
+    /// Commands fetched from I/O SQs.
+    pub io_commands: u64,
     /// Doorbell writes signalled through a doorbell eventfd.
     pub kick_doorbells: u64,
     /// Shadow doorbell reads.
@@ -176,6 +180,11 @@ pub struct Stats {
     pub interrupts: u64,
     /// Commands completed with an error status.
     pub errors: u64,
+    /// Of those, commands of I/O queues.
+    pub io_errors: u64,
+    /// The last error: SQ id (bits 31:16) and status (15:0; SC, SCT, DNR
+    /// as in the CQE's bits 31:17).
+    pub last_error: u32,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -277,6 +286,8 @@ pub struct Ctrl<const M: usize> {
     enable_pending: bool,
     /// Allocated I/O queues, 0-based (Set Features 07h).
     nq: u16,
+    /// Most I/O queue pairs Set Features 07h grants, 0-based.
+    max_nq: u16,
     feat: [u32; 16],
     aers: u8,
     clean_shutdown: bool,
@@ -414,6 +425,7 @@ impl<const M: usize> Ctrl<M> {
             draining: false,
             enable_pending: false,
             nq: (QUEUES - 2) as u16,
+            max_nq: (QUEUES - 2) as u16,
             feat: [0; 16],
             aers: 0,
             clean_shutdown: true,
@@ -446,6 +458,29 @@ impl<const M: usize> Ctrl<M> {
         }
         self.ns = ns;
         true
+    }
+
+    /// Sets the serial number (`SN` of Identify Controller: printable
+    /// ASCII, at most 20 bytes, padded with spaces) and the most I/O queue
+    /// pairs the guest may allocate (1..=16; 0 keeps 16).
+    ///
+    /// # Errors
+    /// `Err(())` for a bad serial or count, or while enabled or busy (the
+    /// caller maps them to `EINVAL` and `EBUSY`; check [`Self::busy`]).
+    pub fn configure(&mut self, serial: &[u8], queues: u32) -> Result<(), ()> {
+        let max = (QUEUES - 1) as u32;
+        if serial.len() > 20 || !serial.iter().all(|c| (0x20..0x7f).contains(c)) || queues > max {
+            return Err(());
+        }
+        if self.regs.enabled() || self.busy() {
+            return Err(());
+        }
+        self.serial = [b' '; 20];
+        self.serial[..serial.len()].copy_from_slice(serial);
+        let q = if queues == 0 { max } else { queues };
+        self.max_nq = (q - 1) as u16;
+        self.nq = self.max_nq;
+        Ok(())
     }
 
     /// The guest memory table.
@@ -498,10 +533,12 @@ impl<const M: usize> Ctrl<M> {
             Effect::Shutdown => self.clean_shutdown = true,
             Effect::SqTail { qid, tail } => {
                 self.stats.mmio_doorbells += 1;
+                self.stats.io_mmio_doorbells += u64::from(qid != 0);
                 self.sq_doorbell(host, qid, tail);
             }
             Effect::CqHead { qid, head } => {
                 self.stats.mmio_doorbells += 1;
+                self.stats.io_mmio_doorbells += u64::from(qid != 0);
                 self.cq_doorbell(host, qid, head);
             }
             Effect::None | Effect::EnableFailed | Effect::Mask => {}
@@ -593,7 +630,7 @@ impl<const M: usize> Ctrl<M> {
         self.db = None;
         self.aers = 0;
         self.irq_pending = 0;
-        self.nq = (QUEUES - 2) as u16;
+        self.nq = self.max_nq;
         self.feat = [0; 16];
         self.feat[usize::from(FID_VWC)] = 1;
         self.enable_pending = false;
@@ -647,6 +684,10 @@ impl<const M: usize> Ctrl<M> {
     fn post(&mut self, host: &mut impl Host, cqid: u16, sqid: u16, cid: u16, st: u16, result: u32) {
         if st != status::SUCCESS {
             self.stats.errors += 1;
+            if sqid != 0 {
+                self.stats.io_errors += 1;
+            }
+            self.stats.last_error = (u32::from(sqid) << 16) | u32::from(st);
         }
         let sq_head = self.sq.get(usize::from(sqid)).map_or(0, |s| s.head);
         let Some(cq) = self.cq.get_mut(usize::from(cqid)) else { return };
@@ -793,6 +834,7 @@ impl<const M: usize> Ctrl<M> {
             self.sq[q].head = (sq.head + 1) % sq.size;
             self.cq[cqid].owed += 1;
             self.stats.commands += 1;
+            self.stats.io_commands += u64::from(q != 0);
             n += 1;
             let sqe = Sqe::decode(&b);
             if q == 0 {
@@ -1062,9 +1104,8 @@ impl<const M: usize> Ctrl<M> {
             if nsq == 0xffff || ncq == 0xffff {
                 return Err(status::INVALID_FIELD);
             }
-            let max = (QUEUES - 2) as u32;
             // I/O queues are paired: one count for both.
-            self.nq = nsq.max(ncq).min(max) as u16;
+            self.nq = nsq.max(ncq).min(u32::from(self.max_nq)) as u16;
             let n = u32::from(self.nq);
             return Ok(n | (n << 16));
         }

@@ -38,11 +38,9 @@ use kernel::prelude::*;
 use kernel::sync::atomic::{ordering, Atomic};
 use kernel::sync::barrier::{smp_mb, Full};
 use kernel::sync::{Arc, Mutex};
-use kernel::mm::Mm;
-use kernel::sync::aref::ARef;
 use kernel::time::{Instant, Monotonic};
 use kernel::uaccess::{UserPtr, UserSlice};
-use kstor::vhost::{self, Backend, EventFd, KickFd, KioPool, Task, Waker, Worker};
+use kstor::vhost::{self, Backend, EventFd, KickFd, KioPool, Owner, Task, Waker, Worker};
 use nvme::status;
 
 module! {
@@ -85,7 +83,7 @@ struct Pending {
 struct State {
     /// The owner's address space, once `SET_OWNER` ran: the worker's, and
     /// the one every guest address is in (as `vhost_dev_check_owner()`).
-    owner: Option<ARef<Mm>>,
+    owner: Option<Owner>,
     ctrl: KBox<Ctrl<{ uapi::MAX_REGIONS }>>,
     backend: Option<Backend>,
     pool: KioPool,
@@ -130,10 +128,14 @@ fn stats_fmt(s: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "commands {}", c.commands)?;
     writeln!(f, "mmio_doorbells {}", c.mmio_doorbells)?;
     writeln!(f, "kick_doorbells {}", c.kick_doorbells)?;
+    writeln!(f, "io_commands {}", c.io_commands)?;
+    writeln!(f, "io_mmio_doorbells {}", c.io_mmio_doorbells)?;
     writeln!(f, "shadow_doorbell_reads {}", c.shadow_reads)?;
     writeln!(f, "eventidx_writes {}", c.eventidx_writes)?;
     writeln!(f, "interrupts {}", c.interrupts)?;
     writeln!(f, "errors {}", c.errors)?;
+    writeln!(f, "io_errors {}", c.io_errors)?;
+    writeln!(f, "last_error sq {} status {:#x}", c.last_error >> 16, c.last_error & 0xffff)?;
     writeln!(f, "inflight {}", st.ctrl.inflight())?;
     writeln!(f, "dbbuf {}", u8::from(st.ctrl.dbbuf().enabled))
 }
@@ -373,11 +375,7 @@ impl MiscDevice for Controller {
     }
 
     fn ioctl(me: Pin<&Controller>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        let caller: Option<ARef<Mm>> = current!().mm().map(|m| ARef::from(&**m));
-        let same = |o: &Option<ARef<Mm>>| match (o, &caller) {
-            (Some(a), Some(b)) => a.as_raw() == b.as_raw(),
-            _ => false,
-        };
+        let same = |o: &Option<Owner>| o.as_ref().is_some_and(|o| o.is_current());
         if cmd == uapi::SET_OWNER {
             let mut task = me.task.lock();
             {
@@ -385,10 +383,7 @@ impl MiscDevice for Controller {
                 if st.owner.is_some() {
                     return Err(EBUSY);
                 }
-                if caller.is_none() {
-                    return Err(EINVAL);
-                }
-                st.owner = caller;
+                st.owner = Some(Owner::current().ok_or(EINVAL)?);
             }
             // The worker joins the caller's thread group (and mm).
             match me.shared.waker.start(me.shared.clone(), c"vhost-nvme") {
@@ -410,6 +405,7 @@ impl MiscDevice for Controller {
             uapi::GET_DBBUF,
             uapi::RESET,
             uapi::GET_STATS,
+            uapi::SET_CONFIG,
         ];
         if !known.contains(&cmd) {
             return Err(ENOTTY);
@@ -427,6 +423,14 @@ impl MiscDevice for Controller {
                 }
             }
             uapi::SET_BACKEND => set_backend(st, arg)?,
+            uapi::SET_CONFIG => {
+                let b = read_user::<{ uapi::CONFIG_SIZE }>(arg)?;
+                let (serial, queues) = uapi::decode_config(&b);
+                if st.ctrl.regs.enabled() || st.ctrl.busy() {
+                    return Err(EBUSY);
+                }
+                st.ctrl.configure(serial, queues).map_err(|_| EINVAL)?;
+            }
             uapi::REG_READ => {
                 let (mut r, mut w) = UserSlice::new(UserPtr::from_addr(arg), uapi::REG_SIZE).reader_writer();
                 let mut b = [0u8; uapi::REG_SIZE];

@@ -44,6 +44,8 @@ pub const GET_DBBUF: u32 = ioc(READ, 0xE7, DBBUF_SIZE);
 pub const RESET: u32 = ioc(NONE, 0xE8, 0);
 /// `VHOST_NVME_GET_STATS` (`struct vhost_nvme_stats`).
 pub const GET_STATS: u32 = ioc(READ, 0xE9, STATS_SIZE);
+/// `VHOST_NVME_SET_CONFIG` (`struct vhost_nvme_config`).
+pub const SET_CONFIG: u32 = ioc(WRITE, 0xEA, CONFIG_SIZE);
 
 /// Bytes of `struct vhost_nvme_backend`.
 pub const BACKEND_SIZE: usize = 16;
@@ -66,6 +68,17 @@ pub fn decode_backend(b: &[u8; BACKEND_SIZE]) -> (i32, u32, u64) {
         u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
         u64::from_le_bytes(v),
     )
+}
+
+/// Bytes of `struct vhost_nvme_config`.
+pub const CONFIG_SIZE: usize = 24;
+
+/// `struct vhost_nvme_config`: (serial number up to its first NUL, I/O
+/// queue pairs).
+pub fn decode_config(b: &[u8; CONFIG_SIZE]) -> (&[u8], u32) {
+    let sn = &b[..20];
+    let n = sn.iter().position(|&c| c == 0).unwrap_or(20);
+    (&sn[..n], u32::from_le_bytes([b[20], b[21], b[22], b[23]]))
 }
 
 /// `struct vhost_nvme_fd`: (index, fd).

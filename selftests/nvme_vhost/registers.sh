@@ -8,7 +8,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 ktap_print_header
-ktap_set_plan 35
+ktap_set_plan 40
 trap 'unload nvme_vhost >/dev/null 2>&1' EXIT
 unload nvme_vhost >/dev/null 2>&1
 dmesg_mark
@@ -50,6 +50,16 @@ pid = os.fork()
 if pid == 0:
     os._exit(0 if err(rd, 0) == "EPERM" else 1)
 out("another process is not the owner", 0, os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+import threading
+res = []
+t = threading.Thread(target=lambda: res.append(err(rd, 0)))
+t.start(); t.join()
+out("another thread of the owner is the owner (QEMU's vCPU threads)", "ok", res[0])
+CFG = ioc(1, 0xEA, 24)
+def cfg(serial, queues): return struct.pack("<20sI", serial, queues)
+out("SET_CONFIG: serial not printable", "EINVAL", err(fcntl.ioctl, fd, CFG, cfg(b"a\x07", 0)))
+out("SET_CONFIG: 17 queue pairs", "EINVAL", err(fcntl.ioctl, fd, CFG, cfg(b"VQ", 17)))
+out("SET_CONFIG", "ok", err(fcntl.ioctl, fd, CFG, cfg(b"VQ-REG-1", 4)))
 
 cap = rd(0, 8)
 out("CAP as two 32-bit halves", hex(cap), hex(rd(0) | rd(4) << 32))
@@ -106,6 +116,7 @@ out("enable with 8 KiB pages: CSTS.CFS", 2, rd(0x1c))
 wr(0x14, 0)
 wr(0x14, 1)
 out("enable again after CC.EN=0: RDY", 1, rd(0x1c))
+out("SET_CONFIG while enabled", "EBUSY", err(fcntl.ioctl, fd, CFG, cfg(b"VQ", 1)))
 
 out("no register at 0x40", "EINVAL", err(rd, 0x40))
 out("16-bit access", "EINVAL", err(rd, 0x14, 2))

@@ -14,7 +14,7 @@
  * The ioctls use their own range, 0xE0..0xEF, of the vhost ioctl type 0xAF
  * (virtio vhost uses 0x00..0x8F). Errors: EPERM before SET_OWNER (or from
  * another process than the owner), EBUSY for a second SET_OWNER, EINVAL for
- * a bad register access or memory table (empty, overflowing or overlapping
+ * a bad register access, config or memory table (empty, overflowing or overlapping
  * regions), E2BIG for more than VHOST_NVME_MAX_REGIONS regions, EFAULT for
  * bad user pointers, ENOTTY for unknown ioctls.
  *
@@ -24,7 +24,7 @@
  * writes (as an ioeventfd: the value is lost, use it with shadow
  * doorbells on). VHOST_NVME_GET_DBBUF reports the Doorbell Buffer Config
  * state, VHOST_NVME_GET_STATS the counters. More errors: EBUSY for
- * SET_MEM_TABLE or SET_BACKEND while enabled, EBADF for a bad fd,
+ * SET_MEM_TABLE, SET_BACKEND or SET_CONFIG while enabled, EBADF for a bad fd,
  * ETIMEDOUT when a RESET waits more than 30 s for I/O in flight.
  * See Documentation/admin-guide/nvme_vhost.rst.
  */
@@ -57,6 +57,17 @@ struct vhost_nvme_fd {
 	__s32 fd;
 };
 
+/*
+ * Identity and size (VHOST_NVME_SET_CONFIG, before the guest enables the
+ * controller): the serial number (printable ASCII, NUL-padded; the default
+ * is "VHN" and 8 digits) and the most I/O queue pairs the guest may
+ * allocate, 1..16 (0: 16).
+ */
+struct vhost_nvme_config {
+	char serial[20];
+	__u32 queues;
+};
+
 struct vhost_nvme_dbbuf {
 	__u64 shadow;	/* guest address of the shadow doorbell page */
 	__u64 eventidx;	/* guest address of the EventIdx page */
@@ -85,5 +96,6 @@ struct vhost_nvme_stats {
 #define VHOST_NVME_GET_DBBUF		_IOR(0xAF, 0xE7, struct vhost_nvme_dbbuf)
 #define VHOST_NVME_RESET		_IO(0xAF, 0xE8)
 #define VHOST_NVME_GET_STATS		_IOR(0xAF, 0xE9, struct vhost_nvme_stats)
+#define VHOST_NVME_SET_CONFIG		_IOW(0xAF, 0xEA, struct vhost_nvme_config)
 
 #endif /* _UAPI_LINUX_VHOST_NVME_H */

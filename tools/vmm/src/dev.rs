@@ -361,6 +361,11 @@ mod sim {
             }
         }
 
+        /// `VHOST_NVME_SET_CONFIG`: serial number and I/O queue pairs.
+        pub fn configure(&mut self, serial: &[u8], queues: u32) -> Result<(), ()> {
+            self.ctrl.configure(serial, queues)
+        }
+
         /// The backend's bytes.
         pub fn backend(&self) -> &[u8] {
             &self.backend

@@ -146,6 +146,24 @@ mod tests {
     }
 
     #[test]
+    fn configured_serial_and_queue_count() {
+        let g = Guest::new();
+        let mut d = SimDev::new(&g, 9, SIZE);
+        assert!(d.configure(b"bad\x01", 0).is_err(), "not printable");
+        assert!(d.configure(&[b'a'; 21], 0).is_err(), "longer than 20 bytes");
+        assert!(d.configure(b"VQ", 17).is_err(), "more than 16 queue pairs");
+        d.configure(b"CFG-SERIAL-42", 2).expect("configure");
+        let mut n = Nvme::new(d, g);
+        // 2 pairs granted whatever is asked (0-based 1); queue 3 is refused.
+        let e = n.bring_up(3, 64, false).expect_err("queue 3");
+        assert!(e.starts_with("Create I/O CQ 3"), "{e}");
+        let info = n.bring_up(2, 64, true).expect("bring-up");
+        assert_eq!(info.nq_result, 0x10001);
+        assert_eq!(&info.id_ctrl[4..24], b"CFG-SERIAL-42       ");
+        assert!(n.dev.configure(b"X", 1).is_err(), "refused while enabled");
+    }
+
+    #[test]
     fn write_zeroes_and_dsm() {
         let mut n = up(false);
         let buf = n.g.alloc_b(8);
