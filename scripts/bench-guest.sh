@@ -81,3 +81,9 @@ modprobe null_blk nr_devices=1 memory_backed=0 gb=16 irqmode=1
 } | tee -a "$OUT/bench.txt"
 rmmod null_blk
 rmmod nvme_vhost
+
+# QEMU guests nested in this VM: vhost-nvme, QEMU's nvme, virtio-blk.
+if [ -n "${VQ_QEMU:-}" ] && [ -n "${VQ_GUEST_KERNEL:-}" ] && [ -n "${VQ_FIO:-}" ]; then
+	bash "$R/scripts/bench-nested.sh" "$OUT"
+fi
+

@@ -33,7 +33,8 @@ for p in "${progs[@]}"; do
 	# Programs replace busybox applets of the same name.
 	rm -f "$root/bin/$(basename "$path")"
 	cp -L "$path" "$root/bin/"
-	ldd "$path" 2>/dev/null | awk '/=> \// {print $3} /^[ \t]*\/[^ ]*ld-linux/ {print $1}' |
+	# (ldd fails on a static program: no libraries to copy.)
+	{ ldd "$path" 2>/dev/null || true; } | awk '/=> \// {print $3} /^[ \t]*\/[^ ]*ld-linux/ {print $1}' |
 		while read -r lib; do cp -L --parents "$lib" "$root/"; done
 done
 [ -n "$payload" ] && cp -a "$payload/." "$root/payload/"
