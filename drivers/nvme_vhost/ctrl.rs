@@ -461,8 +461,9 @@ impl<const M: usize> Ctrl<M> {
     }
 
     /// Sets the serial number (`SN` of Identify Controller: printable
-    /// ASCII, at most 20 bytes, padded with spaces) and the most I/O queue
-    /// pairs the guest may allocate (1..=16; 0 keeps 16).
+    /// ASCII, at most 20 bytes, padded with spaces; empty keeps the one
+    /// the controller has, which also names its subsystem NQN) and the
+    /// most I/O queue pairs the guest may allocate (1..=16; 0 means 16).
     ///
     /// # Errors
     /// `Err(())` for a bad serial or count, or while enabled or busy (the
@@ -475,8 +476,10 @@ impl<const M: usize> Ctrl<M> {
         if self.regs.enabled() || self.busy() {
             return Err(());
         }
-        self.serial = [b' '; 20];
-        self.serial[..serial.len()].copy_from_slice(serial);
+        if !serial.is_empty() {
+            self.serial = [b' '; 20];
+            self.serial[..serial.len()].copy_from_slice(serial);
+        }
         let q = if queues == 0 { max } else { queues };
         self.max_nq = (q - 1) as u16;
         self.nq = self.max_nq;

@@ -59,9 +59,9 @@ struct vhost_nvme_fd {
 
 /*
  * Identity and size (VHOST_NVME_SET_CONFIG, before the guest enables the
- * controller): the serial number (printable ASCII, NUL-padded; the default
- * is "VHN" and 8 digits) and the most I/O queue pairs the guest may
- * allocate, 1..16 (0: 16).
+ * controller): the serial number (printable ASCII, NUL-padded; empty keeps
+ * the default, "VHN" and 8 digits) and the most I/O queue pairs the guest
+ * may allocate, 1..16 (0: 16).
  */
 struct vhost_nvme_config {
 	char serial[20];

@@ -152,6 +152,13 @@ mod tests {
         assert!(d.configure(b"bad\x01", 0).is_err(), "not printable");
         assert!(d.configure(&[b'a'; 21], 0).is_err(), "longer than 20 bytes");
         assert!(d.configure(b"VQ", 17).is_err(), "more than 16 queue pairs");
+        d.configure(b"", 3).expect("configure, default serial");
+        let mut n = Nvme::new(d, g);
+        let info = n.bring_up(1, 64, false).expect("bring-up");
+        assert_eq!(&info.id_ctrl[4..7], b"SIM", "an empty serial keeps the default");
+        assert_eq!(info.nq_result, 0x20002);
+        n.disable().expect("disable");
+        let Nvme { dev: mut d, g, .. } = n;
         d.configure(b"CFG-SERIAL-42", 2).expect("configure");
         let mut n = Nvme::new(d, g);
         // 2 pairs granted whatever is asked (0-based 1); queue 3 is refused.
