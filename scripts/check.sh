@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Usage: check.sh [debug|release]
-# Runs every test: host cargo tests, then KUnit and kselftests in a QEMU TCG
+# Runs every test: host cargo tests and the host tests of scripts/tests/,
+# then KUnit and kselftests in a QEMU TCG
 # VM booting the test kernel (debug variant: KASAN, lockdep, ...), then a
 # scan of the kernel log. Ends with "N passed, N failed"; exits non-zero on
 # any failure. Results and the guest console: build/check/.
 source "$(dirname "$0")/lib.sh"
 variant=${1:-debug}
-VM_TIMEOUT=${VM_TIMEOUT:-2100}
+# Derived from the kselftest timeouts (lib.sh), so that those decide what
+# failed; VM_TIMEOUT=<s> overrides it.
+VM_TIMEOUT=${VM_TIMEOUT:-$(vq_vm_timeout)}
 
 "$VQ_ROOT/scripts/setup-host.sh"
 kdir=$("$VQ_ROOT/scripts/build-modules.sh" "$variant" modules)
@@ -18,6 +21,9 @@ rm -rf "$out"; mkdir -p "$out"
 qemu=$("$VQ_ROOT/scripts/build-qemu.sh")
 gkdir=$("$VQ_ROOT/scripts/build-kernel.sh" guest)
 printf 'VQ_QEMU=%q\nVQ_GUEST_KERNEL=%q\n' "$qemu" "$gkdir/arch/x86/boot/bzImage" >"$out/nested.env"
+# The kselftest programs the guest runs: summarize.py names those without a
+# result.
+"$VQ_ROOT/scripts/ksft-list.sh" >"$out/kselftest.list"
 
 vq_log "host cargo tests"
 (cd "$VQ_ROOT/tools/pure" && cargo test 2>&1) >"$out/cargo.log" || true
@@ -25,7 +31,14 @@ vq_log "host cargo tests"
 # process), and the release binary the nvme_vhost kselftest runs.
 (cd "$VQ_ROOT/tools/vmm" && cargo test --release 2>&1 && cargo build --release 2>&1) >>"$out/cargo.log" || true
 
-vq_log "VM tests (QEMU TCG, kernel $kdir)"
+# Host tests of the test machinery (VM runner, summary), KTAP each:
+# scripts/tests/*.sh, their helpers are not *.sh.
+vq_log "host script tests"
+for t in "$VQ_ROOT"/scripts/tests/*.sh; do
+	bash "$t" >"$out/host-$(basename "$t" .sh).ktap" 2>&1 || true
+done
+
+vq_log "VM tests (QEMU TCG, kernel $kdir, timeout ${VM_TIMEOUT}s)"
 "$VQ_ROOT/scripts/vm-run.sh" "$kdir" "$out" "$VM_TIMEOUT" \
 	"bash $VQ_ROOT/scripts/run-guest-tests.sh $out $kdir" || vq_log "VM exited with $?"
 

@@ -36,6 +36,16 @@ vq_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 vq_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 vq_jobs() { echo $(( $(nproc) + 1 )); }
 
+# vq_vm_timeout: seconds the `make check` VM may run before vm-run.sh kills
+# it. A backstop, never the judge: each kselftest program gets its own
+# timeout (settings) plus 30 s for the runner's SIGTERM and the test's
+# cleanup, and 600 s more cover booting the debug kernel under TCG, KUnit at
+# insmod, dmesg.log and poweroff. So a slow or hung program fails by its own
+# timeout, with its name, and the VM still writes every later result.
+vq_vm_timeout() {
+	"$VQ_ROOT/scripts/ksft-list.sh" | awk '{ s += $3 + 30 } END { print s + 600 }'
+}
+
 # vq_apt_install <package>...: installs the Debian packages not installed yet.
 vq_apt_install() {
 	local missing=() p SUDO=

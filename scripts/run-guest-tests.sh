@@ -26,7 +26,8 @@ dmesg | awk -v m="$mark" 'found { print } index($0, m) { found = 1 }' >"$OUT/kun
 STAGE=$(mktemp -d /tmp/vq-ksft.XXXXXX)
 cp -r "$VQ_ROOT/selftests/." "$STAGE/"
 cp -r "$KSRC/tools/testing/selftests/kselftest" "$STAGE/"
-COLLECTIONS=(vdo_qat nvme_vhost dmesg)   # dmesg last: scans the whole run
+# The programs, in order: "<collection> <program> <timeout>" lines.
+KSFT_LIST=$(bash "$VQ_ROOT/scripts/ksft-list.sh")
 # Append mode: runner.sh reopens /dev/stdout with O_APPEND for test output,
 # and a non-append stdout would overwrite those lines.
 : >"$OUT/kselftest.ktap"
@@ -35,15 +36,11 @@ COLLECTIONS=(vdo_qat nvme_vhost dmesg)   # dmesg last: scans the whole run
 	cd "$STAGE" || exit 1
 	BASE_DIR=$STAGE
 	. "$STAGE/kselftest/runner.sh"
-	total=0
-	for c in "${COLLECTIONS[@]}"; do
-		total=$((total + $(sed -n 's/^TEST_PROGS *:= *//p' "$c/Makefile" | wc -w)))
-	done
 	ktap_print_header
-	ktap_set_plan "$total"
-	for c in "${COLLECTIONS[@]}"; do
+	ktap_set_plan "$(wc -l <<<"$KSFT_LIST")"
+	for c in $(awk '!seen[$1]++ { print $1 }' <<<"$KSFT_LIST"); do
 		# Not in a subshell: test numbers continue across collections.
-		cd "$STAGE/$c" && run_many $(sed -n 's/^TEST_PROGS *:= *//p' Makefile)
+		cd "$STAGE/$c" && run_many $(awk -v c="$c" '$1 == c { print $2 }' <<<"$KSFT_LIST")
 	done
 ) >>"$OUT/kselftest.ktap" 2>&1
 

@@ -15,6 +15,8 @@ APT_PKGS=(
 	# VM and tests
 	qemu-system-x86 python3-venv dmsetup fio nvme-cli e2fsprogs util-linux
 	busybox-static
+	# ps, pgrep: scripts/vm-run.sh waits until no process of the VM is left
+	procps
 )
 
 vq_apt_install "${APT_PKGS[@]}"
