@@ -16,10 +16,12 @@ KSTOR_SRC := $(src)/../../rust
 # persistent-data headers live in the kernel source, outside include/.
 ccflags-y += -I$(srctree)/drivers/md
 
-# Bindings for headers the kernel crate lacks (device-mapper.h, shim.h).
+# Bindings for headers the kernel crate lacks (device-mapper.h, shim.h),
+# with bindgen's layout tests: compile-time asserts that each generated
+# type has clang's size, alignment and field offsets.
 quiet_cmd_kstor_bindgen = BINDGEN $@
       cmd_kstor_bindgen = mkdir -p $(dir $@) && $(BINDGEN) $< --use-core --ctypes-prefix kernel::ffi \
-	--no-layout-tests --no-doc-comments --with-derive-default \
+	--no-doc-comments --with-derive-default \
 	--allowlist-file '.*/include/linux/device-mapper.h' \
 	--allowlist-function crc32_le \
 	--allowlist-file '.*/include/linux/zlib.h' \
@@ -41,10 +43,33 @@ $(obj)/$(kstor-bindings): $(KSTOR_SRC)/bindings_helper.h FORCE
 targets += $(kstor-bindings)
 clean-files += $(kstor-bindings)
 
+# C's layout of the kernel structs Rust touches (rust/layout.h), which
+# rust/layout.rs compares with kernel::bindings.
+include $(KSTOR_SRC)/layout.mk
+kstor-layout := ../../build/kstor/layout_$(kstor-module).rs
+$(obj)/$(kstor-layout): $(KSTOR_SRC)/layout.h FORCE
+	$(call if_changed_dep,kstor_layout)
+targets += $(kstor-layout)
+clean-files += $(kstor-layout)
+
+# Source rules (scripts/rust-guard.sh), checked before kstor.o is built: no
+# kernel::task in rust/ or the driver; driver crate roots forbid unsafe
+# code and the driver does not use C bindings.
+kstor-crate-roots = $(wildcard $(patsubst %.o,$(src)/%.rs, \
+	$(filter-out kstor.o kstor_shim.o,$($(kstor-module)-y))))
+quiet_cmd_kstor_guard = GUARD   $(src)
+      cmd_kstor_guard = bash $(KSTOR_SRC)/../scripts/rust-guard.sh \
+	$(KSTOR_SRC) $(src) $(kstor-crate-roots)
+PHONY += $(obj)/kstor-guard
+$(obj)/kstor-guard:
+	$(call cmd,kstor_guard)
+
 # The library crate: rust/kstor.rs and the modules it declares.
 $(obj)/kstor.o: export KSTOR_BINDINGS := $(abspath $(obj)/$(kstor-bindings))
+$(obj)/kstor.o: export KSTOR_LAYOUT := $(abspath $(obj)/$(kstor-layout))
 $(obj)/kstor.o: export KSTOR_MODNAME := $(kstor-module)
-$(obj)/kstor.o: $(KSTOR_SRC)/kstor.rs $(obj)/$(kstor-bindings) FORCE
+$(obj)/kstor.o: $(KSTOR_SRC)/kstor.rs $(obj)/$(kstor-bindings) \
+		$(obj)/$(kstor-layout) FORCE | $(obj)/kstor-guard
 	+$(call if_changed_rule,rustc_o_rs)
 RUSTFLAGS_kstor.o := --emit=metadata=$(obj)/libkstor.rmeta $(kstor-rustflags)
 clean-files += libkstor.rmeta

@@ -33,6 +33,7 @@ pub mod crc32;
 pub mod dm;
 pub mod fmtbuf;
 pub mod hash;
+mod layout;
 pub mod pdata;
 pub mod sgl;
 pub mod vhost;

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
+// Unsafe code belongs in kstor (rust/), never in a driver.
+#![forbid(unsafe_code)]
+
 //! nvme_vhost: an NVMe controller emulated in the host kernel for QEMU
 //! guests (and any VMM), with shadow doorbells (Doorbell Buffer Config,
 //! EventIdx).

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
+// Unsafe code belongs in kstor (rust/), never in a driver.
+#![forbid(unsafe_code)]
+
 //! vdo_qat: a device-mapper target for thin-provisioned, deduplicated,
 //! gzip-compressed volumes with Intel QuickAssist offload.
 //!
