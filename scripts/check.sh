@@ -31,6 +31,12 @@ vq_log "host cargo tests"
 # process), and the release binary the nvme_vhost kselftest runs.
 (cd "$VQ_ROOT/tools/vmm" && cargo test --release 2>&1 && cargo build --release 2>&1) >>"$out/cargo.log" || true
 
+# Rust's view of C structs and the unsafe-code rules, checked on the host
+# against the modules just built (scripts/layout-test.sh, KTAP; counted
+# with the host script tests below).
+vq_log "layout and unsafe-code checks"
+"$VQ_ROOT/scripts/layout-test.sh" "$kdir" "$out" >"$out/host-layout.ktap" 2>"$out/layout-test.log" || true
+
 # Host tests of the test machinery (VM runner, summary), KTAP each:
 # scripts/tests/*.sh, their helpers are not *.sh.
 vq_log "host script tests"

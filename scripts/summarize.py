@@ -48,7 +48,8 @@ passed += cp
 failed += cf
 
 print("== host script tests ==")
-# scripts/tests/*.sh, run by check.sh: one KTAP file each.
+# scripts/tests/*.sh and scripts/layout-test.sh, run by check.sh: one
+# KTAP file each.
 hp = hf = 0
 host = sorted(out.glob("host-*.ktap"))
 if not host:
