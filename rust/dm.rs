@@ -307,6 +307,92 @@ impl<'a> TargetConfig<'a> {
     }
 }
 
+/// Exclusive use of a data device by one mapped device, from
+/// [`TargetConfig::claim_exclusive`]; released when dropped.
+///
+/// `dm_get_device()` lets any number of targets open the same device (all
+/// of device-mapper shares one holder), which is right for dm-linear but
+/// fatal for a target that keeps metadata on the device. Claims are kept
+/// per module copy of this crate, so they exclude the targets of one
+/// module (as dm-thin's pool table does for pools).
+///
+/// # Invariants
+///
+/// `raw` was returned by `kstor_claim_dev` and is released once, by `Drop`.
+pub struct DevClaim {
+    raw: NonNull<bindings::kstor_claim>,
+}
+
+// SAFETY: the claim list is protected by a mutex in C; the entry may be
+// released from any thread.
+unsafe impl Send for DevClaim {}
+// SAFETY: no method reads through `&self`.
+unsafe impl Sync for DevClaim {}
+
+impl Drop for DevClaim {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant `raw` is a live claim, released once.
+        unsafe { bindings::kstor_claim_release(self.raw.as_ptr()) };
+    }
+}
+
+/// Why [`TargetConfig::claim_exclusive`] failed.
+pub struct ClaimError {
+    /// `EBUSY` (held by another user) or `ENOMEM`/`ENODEV`.
+    pub err: Error,
+    /// For `EBUSY`: the holder, `"<name> (dm-N)"`, NUL-terminated.
+    pub holder: [u8; 160],
+}
+
+impl ClaimError {
+    /// The holder's name (empty unless `err` is `EBUSY`).
+    pub fn holder(&self) -> &str {
+        let n = self.holder.iter().position(|&b| b == 0).unwrap_or(self.holder.len());
+        core::str::from_utf8(&self.holder[..n]).unwrap_or("?")
+    }
+}
+
+impl<'a> TargetConfig<'a> {
+    /// Claims `dev` for this target's mapped device, so that no other
+    /// target of this module, in another mapped device or in the same
+    /// table, can use it at the same time. A table reload of the same
+    /// mapped device (the new table constructed while the old one is
+    /// live) may claim it again.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError`] with `EBUSY` and the holder's name, or `ENOMEM`;
+    /// `ENODEV` if `dev` was released.
+    pub fn claim_exclusive(&mut self, dev: &DmDev) -> Result<DevClaim, ClaimError> {
+        let mut e = ClaimError {
+            err: ENODEV,
+            holder: [0u8; 160],
+        };
+        let ti = self.ti.as_raw();
+        let mut err = 0;
+        let holder = e.holder.as_mut_ptr();
+        let len = e.holder.len();
+        let Ok(devt) = dev.with_raw(|raw| {
+            // SAFETY: `raw` is held inside `with_raw` (an RCU read-side
+            // section: the helper does not sleep).
+            unsafe { bindings::kstor_dm_dev_devt(raw) }
+        }) else {
+            return Err(e);
+        };
+        // SAFETY: `ti` is valid during `ctr`; `holder` is writable for `len`
+        // bytes; may sleep (process context, no lock held).
+        let raw = unsafe { bindings::kstor_claim_dev(ti, devt, holder.cast(), len, &mut err) };
+        match NonNull::new(raw) {
+            // INVARIANT: a live claim from `kstor_claim_dev`.
+            Some(raw) => Ok(DevClaim { raw }),
+            None => {
+                e.err = Error::from_errno(err);
+                Err(e)
+            }
+        }
+    }
+}
+
 /// Shared part of a [`DmDev`].
 ///
 /// # Invariants

@@ -34,6 +34,9 @@ pub const SM_ROOT_SIZE: usize = 128;
 /// First byte of the superblock that belongs to the caller (bytes 0..16
 /// hold the checksum and the block number).
 pub const SB_USER_OFFSET: usize = 16;
+/// Bytes of a value in the btrees of [`Store::lookup_wide`] and
+/// [`Store::insert_wide`].
+pub const WIDE: usize = 16;
 /// Most values one [`Store::remove_range`] step removes (a step covers at
 /// most this many consecutive keys).
 const LEAF_MAX: usize = 256;
@@ -122,13 +125,15 @@ struct Collector {
 ///
 /// `tm` and `msm` were created together over `bm`; `dsm` over `tm`; all
 /// are owned here. `info` and `collect.info` name `tm`, with 8-byte values
-/// and one level; `collect.info` has `dec = kstor_collect_dec` with context
+/// and one level; `info_wide` names `tm` with [`WIDE`]-byte values; `collect.info` has `dec = kstor_collect_dec` with context
 /// `&collect.c`, whose `vals` points to `collect.vals` (boxed: stable).
 pub struct Store {
     tm: NonNull<bindings::dm_transaction_manager>,
     msm: NonNull<bindings::dm_space_map>,
     dsm: NonNull<bindings::dm_space_map>,
     info: KBox<bindings::dm_btree_info>,
+    /// As `info`, for btrees with [`WIDE`]-byte values.
+    info_wide: KBox<bindings::dm_btree_info>,
     collect: KBox<Collector>,
     /// Created by [`Store::create`] and not committed yet: the superblock
     /// is written without reading (and checking) the old one.
@@ -146,7 +151,10 @@ fn sm_result(err: i32, p: *mut bindings::dm_space_map) -> Result<NonNull<binding
 }
 
 impl Store {
-    fn infos(tm: NonNull<bindings::dm_transaction_manager>) -> Result<(KBox<bindings::dm_btree_info>, KBox<Collector>)> {
+    #[allow(clippy::type_complexity)]
+    fn infos(
+        tm: NonNull<bindings::dm_transaction_manager>,
+    ) -> Result<(KBox<bindings::dm_btree_info>, KBox<bindings::dm_btree_info>, KBox<Collector>)> {
         let vt = bindings::dm_btree_value_type {
             context: core::ptr::null_mut(),
             size: 8,
@@ -162,6 +170,17 @@ impl Store {
             },
             GFP_KERNEL,
         )?;
+        let info_wide = KBox::new(
+            bindings::dm_btree_info {
+                tm: tm.as_ptr(),
+                levels: 1,
+                value_type: bindings::dm_btree_value_type {
+                    size: WIDE as u32,
+                    ..vt
+                },
+            },
+            GFP_KERNEL,
+        )?;
         // Zeroed on the heap: the 2 KiB of values never touch the stack.
         let collect = KBox::<Collector>::new_uninit(GFP_KERNEL | __GFP_ZERO)?;
         // SAFETY: all-zero bytes are a valid `Collector` (integers, null
@@ -172,7 +191,7 @@ impl Store {
         collect.info.value_type = vt;
         collect.info.value_type.dec = Some(bindings::kstor_collect_dec);
         collect.c.cap = LEAF_MAX as u32;
-        Ok((info, collect))
+        Ok((info, info_wide, collect))
     }
 
     /// Formats the device: a new transaction manager and metadata space map
@@ -314,6 +333,20 @@ impl Store {
         Ok(root)
     }
 
+    /// A new empty btree of [`WIDE`]-byte values (only ever used through
+    /// the `_wide` methods: the node format records the value size);
+    /// returns its root.
+    ///
+    /// # Errors
+    ///
+    /// `ENOSPC` when metadata is full, I/O errors.
+    pub fn btree_empty_wide(&mut self) -> Result<u64> {
+        let mut root = 0u64;
+        // SAFETY: `info_wide` is valid (type invariant); `root` is writable.
+        to_result(unsafe { bindings::dm_btree_empty(&mut *self.info_wide, &mut root) })?;
+        Ok(root)
+    }
+
     /// The value at `key` in the btree at `root`, or `None`.
     ///
     /// # Errors
@@ -377,6 +410,55 @@ impl Store {
         let mut new_root = 0u64;
         // SAFETY: valid info and pointers.
         to_result(unsafe { bindings::dm_btree_remove(&mut *self.info, root, &mut k, &mut new_root) })?;
+        Ok(new_root)
+    }
+
+    /// The [`WIDE`]-byte value at `key` in the btree at `root` (made by
+    /// [`Store::btree_empty_wide`]), or `None`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Store::lookup`].
+    pub fn lookup_wide(&mut self, root: u64, key: u64) -> Result<Option<[u8; WIDE]>> {
+        let mut k = key;
+        let mut v = [0u8; WIDE];
+        // SAFETY: valid info (type invariant); `k` is one key; `v` holds a
+        // value of the info's size.
+        let r = unsafe { bindings::dm_btree_lookup(&mut *self.info_wide, root, &mut k, v.as_mut_ptr().cast()) };
+        if r == -(bindings::ENODATA as i32) {
+            return Ok(None);
+        }
+        to_result(r)?;
+        Ok(Some(v))
+    }
+
+    /// Inserts or replaces `key` → `value` in a btree of [`WIDE`]-byte
+    /// values; returns the new root.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Store::insert`].
+    pub fn insert_wide(&mut self, root: u64, key: u64, value: &[u8; WIDE]) -> Result<u64> {
+        let mut k = key;
+        let mut new_root = 0u64;
+        // SAFETY: valid info; the value is WIDE readable bytes (copied).
+        to_result(unsafe {
+            bindings::dm_btree_insert(&mut *self.info_wide, root, &mut k, value.as_ptr().cast_mut().cast(), &mut new_root)
+        })?;
+        Ok(new_root)
+    }
+
+    /// Removes `key` from a btree of [`WIDE`]-byte values; returns the new
+    /// root.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Store::remove`].
+    pub fn remove_wide(&mut self, root: u64, key: u64) -> Result<u64> {
+        let mut k = key;
+        let mut new_root = 0u64;
+        // SAFETY: valid info and pointers.
+        to_result(unsafe { bindings::dm_btree_remove(&mut *self.info_wide, root, &mut k, &mut new_root) })?;
         Ok(new_root)
     }
 
@@ -474,6 +556,26 @@ impl Store {
         self.data_count(b)
     }
 
+    /// Adds one reference to each data block of `[b, e)`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Store::data_inc`].
+    pub fn data_inc_range(&mut self, b: u64, e: u64) -> Result {
+        // SAFETY: `dsm` is valid; out-of-range blocks are refused inside.
+        to_result(unsafe { bindings::kstor_sm_inc_blocks(self.dsm.as_ptr(), b, e) })
+    }
+
+    /// Drops one reference from each data block of `[b, e)`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Store::data_inc`].
+    pub fn data_dec_range(&mut self, b: u64, e: u64) -> Result {
+        // SAFETY: `dsm` is valid; out-of-range blocks are refused inside.
+        to_result(unsafe { bindings::kstor_sm_dec_blocks(self.dsm.as_ptr(), b, e) })
+    }
+
     /// The reference count of data block `b`.
     ///
     /// # Errors
@@ -557,7 +659,7 @@ struct PartialStore {
 impl PartialStore {
     fn finish(mut self, bm: BlockManager, dsm: NonNull<bindings::dm_space_map>) -> Result<Store> {
         self.dsm = Some(dsm);
-        let (info, collect) = Store::infos(self.tm)?;
+        let (info, info_wide, collect) = Store::infos(self.tm)?;
         let (tm, msm) = (self.tm, self.msm);
         core::mem::forget(self);
         // INVARIANT: all objects created over `bm` above; infos name `tm`.
@@ -566,6 +668,7 @@ impl PartialStore {
             msm,
             dsm,
             info,
+            info_wide,
             collect,
             fresh: false,
             bm,

@@ -33,7 +33,9 @@
 #include <linux/eventfd.h>
 #include <linux/falloc.h>
 #include <linux/ioprio.h>
+#include <linux/list.h>
 #include <linux/llist.h>
+#include <linux/mutex.h>
 #include <linux/poll.h>
 #include <linux/sched/vhost_task.h>
 #include <linux/sizes.h>
@@ -1045,4 +1047,122 @@ bool kstor_file_rw(struct file *f)
 int kstor_file_fsync(struct file *f)
 {
 	return vfs_fsync(f, 0);
+}
+
+struct kstor_claim {
+	struct list_head node;
+	dev_t dev;
+	const struct mapped_device *md;
+	const struct dm_table *table;
+	char holder[DM_NAME_LEN + 16];
+};
+
+static LIST_HEAD(kstor_claims);
+static DEFINE_MUTEX(kstor_claims_lock);
+
+dev_t kstor_dm_dev_devt(struct dm_dev *dev)
+{
+	return dev->bdev->bd_dev;
+}
+
+struct kstor_claim *kstor_claim_dev(struct dm_target *ti, dev_t d,
+				    char *holder, size_t len, int *err)
+{
+	struct mapped_device *md = dm_table_get_md(ti->table);
+	char name[DM_NAME_LEN];
+	struct kstor_claim *c, *n;
+
+	n = kzalloc(sizeof(*n), GFP_KERNEL);
+	if (!n) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	if (dm_copy_name_and_uuid(md, name, NULL))
+		strscpy(name, "?", sizeof(name));
+	n->dev = d;
+	n->md = md;
+	n->table = ti->table;
+	snprintf(n->holder, sizeof(n->holder), "%s (%s)", name,
+		 dm_device_name(md));
+	mutex_lock(&kstor_claims_lock);
+	list_for_each_entry(c, &kstor_claims, node) {
+		if (c->dev != d)
+			continue;
+		if (c->md != md || c->table == ti->table) {
+			strscpy(holder, c->holder, len);
+			mutex_unlock(&kstor_claims_lock);
+			kfree(n);
+			*err = -EBUSY;
+			return NULL;
+		}
+	}
+	list_add(&n->node, &kstor_claims);
+	mutex_unlock(&kstor_claims_lock);
+	*err = 0;
+	return n;
+}
+
+void kstor_claim_release(struct kstor_claim *c)
+{
+	mutex_lock(&kstor_claims_lock);
+	list_del(&c->node);
+	mutex_unlock(&kstor_claims_lock);
+	kfree(c);
+}
+
+struct kstor_periodic {
+	struct delayed_work dw;
+	struct workqueue_struct *wq;
+	void (*fn)(const void *data);
+	const void *data;
+	unsigned long period;
+	bool running;
+};
+
+static void kstor_periodic_work(struct work_struct *w)
+{
+	struct kstor_periodic *p =
+		container_of(to_delayed_work(w), struct kstor_periodic, dw);
+
+	p->fn(p->data);
+	/* cancel_delayed_work_sync() also stops a rearm racing with it. */
+	if (READ_ONCE(p->running))
+		queue_delayed_work(p->wq, &p->dw, READ_ONCE(p->period));
+}
+
+struct kstor_periodic *kstor_periodic_alloc(struct workqueue_struct *wq,
+					    void (*fn)(const void *data),
+					    const void *data)
+{
+	struct kstor_periodic *p = kzalloc(sizeof(*p), GFP_KERNEL);
+
+	if (!p)
+		return NULL;
+	INIT_DELAYED_WORK(&p->dw, kstor_periodic_work);
+	p->wq = wq;
+	p->fn = fn;
+	p->data = data;
+	p->period = HZ;
+	return p;
+}
+
+void kstor_periodic_start(struct kstor_periodic *p, unsigned int ms)
+{
+	unsigned long j = msecs_to_jiffies(ms);
+
+	WRITE_ONCE(p->period, j ? j : 1);
+	WRITE_ONCE(p->running, true);
+	mod_delayed_work(p->wq, &p->dw, READ_ONCE(p->period));
+}
+
+void kstor_periodic_stop(struct kstor_periodic *p)
+{
+	WRITE_ONCE(p->running, false);
+	cancel_delayed_work_sync(&p->dw);
+}
+
+void kstor_periodic_free(struct kstor_periodic *p)
+{
+	kstor_periodic_stop(p);
+	kfree(p);
 }

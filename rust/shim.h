@@ -253,4 +253,34 @@ bool kstor_file_rw(struct file *f);
 /* vfs_fsync() */
 int kstor_file_fsync(struct file *f);
 
+/*
+ * Exclusive use of a data device among the targets of one module (as
+ * dm-thin's pool table): a claim names the device, the mapped device and
+ * the table of the target that made it. A second claim of the same device
+ * succeeds only for another table of the same mapped device (a table
+ * reload); it fails with -EBUSY for another mapped device or for a second
+ * target of the same table, and copies the holder's name ("name (dm-N)")
+ * into @holder. NULL with *err set on failure.
+ */
+struct kstor_claim;
+struct kstor_claim *kstor_claim_dev(struct dm_target *ti, dev_t dev,
+				    char *holder, size_t len, int *err);
+/* dev->bdev->bd_dev (no sleeping: may be called under rcu_read_lock()). */
+dev_t kstor_dm_dev_devt(struct dm_dev *dev);
+void kstor_claim_release(struct kstor_claim *c);
+
+/*
+ * A self-rearming delayed work on @wq calling @fn(@data) every period
+ * while started. kstor_periodic_stop() waits for a running call and
+ * leaves it disarmed (cancel_delayed_work_sync()); it must not be called
+ * from @fn.
+ */
+struct kstor_periodic;
+struct kstor_periodic *kstor_periodic_alloc(struct workqueue_struct *wq,
+					    void (*fn)(const void *data),
+					    const void *data);
+void kstor_periodic_start(struct kstor_periodic *p, unsigned int ms);
+void kstor_periodic_stop(struct kstor_periodic *p);
+void kstor_periodic_free(struct kstor_periodic *p);
+
 #endif /* KSTOR_SHIM_H */

@@ -72,3 +72,93 @@ pub fn noio<R>(f: impl FnOnce() -> R) -> R {
     unsafe { bindings::kstor_noio_restore(flags) };
     r
 }
+
+/// What a [`Periodic`] calls.
+pub trait Tick: Send + Sync + 'static {
+    /// Called every period on the workqueue, in process context (may
+    /// sleep), never twice at once.
+    fn tick(&self);
+}
+
+/// Calls [`Tick::tick`] of a handler every period on an [`OwnedQueue`],
+/// while started: a self-rearming `delayed_work` with a cancel that waits
+/// (`cancel_delayed_work_sync()`), as a commit timer needs (dm-thin's
+/// `waker` work, `drivers/md/dm-thin.c`).
+///
+/// # Invariants
+///
+/// `raw` was returned by `kstor_periodic_alloc` for `queue` with data
+/// `Arc::as_ptr(&handler)` and callback [`Self::trampoline`], and is freed
+/// once, by `Drop`, which stops it first: the handler and the queue outlive
+/// every call.
+pub struct Periodic<T: Tick> {
+    raw: NonNull<bindings::kstor_periodic>,
+    handler: kernel::sync::Arc<T>,
+    _queue: kernel::sync::Arc<OwnedQueue>,
+}
+
+// SAFETY: the C object is used through start/stop, which are thread-safe
+// (workqueue API); the handler is `Send + Sync`.
+unsafe impl<T: Tick> Send for Periodic<T> {}
+// SAFETY: as above.
+unsafe impl<T: Tick> Sync for Periodic<T> {}
+
+impl<T: Tick> Periodic<T> {
+    /// A stopped periodic call of `handler` on `queue`.
+    ///
+    /// # Errors
+    ///
+    /// `ENOMEM`.
+    pub fn new(queue: kernel::sync::Arc<OwnedQueue>, handler: kernel::sync::Arc<T>) -> Result<Self> {
+        let data = kernel::sync::Arc::as_ptr(&handler).cast::<core::ffi::c_void>();
+        // SAFETY: `queue` is a live workqueue kept alive by `_queue`; `data`
+        // points to the handler kept alive by `handler`, both until `Drop`
+        // has stopped the work.
+        let raw = unsafe { bindings::kstor_periodic_alloc(queue.ptr.as_ptr(), Some(Self::trampoline), data) };
+        // INVARIANT: allocated above with this handler and queue.
+        Ok(Periodic {
+            raw: NonNull::new(raw).ok_or(ENOMEM)?,
+            handler,
+            _queue: queue,
+        })
+    }
+
+    /// # Safety
+    ///
+    /// `data` must point to a live `T` (the handler of a [`Periodic`]).
+    unsafe extern "C" fn trampoline(data: *const core::ffi::c_void) {
+        // SAFETY: by the type invariant `data` is the handler, alive until
+        // the work is stopped, which waits for this call.
+        let t = unsafe { &*data.cast::<T>() };
+        noio(|| t.tick());
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &T {
+        &self.handler
+    }
+
+    /// Starts (or restarts) calling the handler every `period_ms`
+    /// milliseconds (at least one jiffy), the first call one period from
+    /// now.
+    pub fn start(&self, period_ms: u32) {
+        // SAFETY: `raw` is live (type invariant).
+        unsafe { bindings::kstor_periodic_start(self.raw.as_ptr(), period_ms) };
+    }
+
+    /// Stops the calls and waits for one in progress. Must not be called
+    /// from [`Tick::tick`] (it would wait for itself).
+    pub fn stop(&self) {
+        // SAFETY: `raw` is live (type invariant).
+        unsafe { bindings::kstor_periodic_stop(self.raw.as_ptr()) };
+    }
+}
+
+impl<T: Tick> Drop for Periodic<T> {
+    fn drop(&mut self) {
+        // SAFETY: `raw` is live and freed once here; `kstor_periodic_free`
+        // stops the work (waiting for a running call) before freeing, so
+        // the handler and queue, dropped after this, outlive every call.
+        unsafe { bindings::kstor_periodic_free(self.raw.as_ptr()) };
+    }
+}
