@@ -20,7 +20,9 @@
 //!   - `low_water <4 KiB blocks>`: raise a dm event when fewer data blocks
 //!     than this are free (default: 1/16 of the data blocks);
 //!   - `metadata_blocks <4 KiB blocks>`: metadata region size, used only
-//!     when formatting (default: 1/32 of the device, at least 512).
+//!     when formatting (default: 1/32 of the device, at least 512);
+//!   - `commit_period <ms>`: how often the metadata is committed while
+//!     anything is uncommitted, 10..=600000 (default 1000, as dm-thin).
 //!
 //! See `Documentation/admin-guide/vdo_qat.rst`.
 
@@ -36,6 +38,12 @@ pub const DEFAULT_INDEX_MIB: u64 = 16;
 pub const MAX_INDEX_MIB: u64 = 4096;
 /// Smallest metadata region, 4 KiB blocks.
 pub const MIN_METADATA_BLOCKS: u64 = 512;
+/// Default commit period, milliseconds.
+pub const DEFAULT_COMMIT_PERIOD_MS: u32 = 1000;
+/// Shortest commit period, milliseconds.
+pub const MIN_COMMIT_PERIOD_MS: u64 = 10;
+/// Longest commit period, milliseconds.
+pub const MAX_COMMIT_PERIOD_MS: u64 = 600_000;
 
 /// How new blocks are compressed (QZFS's algorithm checker; see
 /// `Documentation/admin-guide/vdo_qat.rst`).
@@ -109,6 +117,8 @@ pub struct Config<'a> {
     pub low_water: Option<u64>,
     /// Metadata region at format, 4 KiB blocks; `None`: the default.
     pub metadata_blocks: Option<u64>,
+    /// Commit period, milliseconds; `None`: [`DEFAULT_COMMIT_PERIOD_MS`].
+    pub commit_period_ms: Option<u32>,
 }
 
 fn on_off(args: &mut Args<'_>, what: &'static str) -> Result<bool, ArgError> {
@@ -149,6 +159,7 @@ impl<'a> Config<'a> {
             index_mib: DEFAULT_INDEX_MIB,
             low_water: None,
             metadata_blocks: None,
+            commit_period_ms: None,
         };
         let mut opts = args.group("feature argument count", MAX_FEATURE_ARGS)?;
         let mut seen = 0u32;
@@ -160,6 +171,7 @@ impl<'a> Config<'a> {
                 "index_memory" => 4,
                 "low_water" => 8,
                 "metadata_blocks" => 16,
+                "commit_period" => 32,
                 _ => return Err(opts.error_at_previous("feature", ArgErrorKind::Unknown)),
             };
             if seen & bit != 0 {
@@ -178,6 +190,14 @@ impl<'a> Config<'a> {
                 }
                 "low_water" => {
                     c.low_water = Some(opts.next_u64("low_water (4 KiB blocks)", 0, u64::MAX)?)
+                }
+                "commit_period" => {
+                    let ms = opts.next_u64(
+                        "commit_period (ms)",
+                        MIN_COMMIT_PERIOD_MS,
+                        MAX_COMMIT_PERIOD_MS,
+                    )?;
+                    c.commit_period_ms = Some(ms as u32)
                 }
                 _ => {
                     c.metadata_blocks = Some(opts.next_u64(
@@ -204,11 +224,17 @@ impl<'a> Config<'a> {
         self.low_water.unwrap_or(data_blocks / 16)
     }
 
+    /// The commit period, milliseconds.
+    pub fn commit_period(&self) -> u32 {
+        self.commit_period_ms.unwrap_or(DEFAULT_COMMIT_PERIOD_MS)
+    }
+
     /// Writes the table line for `dmsetup table` (re-loadable as is).
     pub fn write_table(&self, out: &mut impl Write, dev_name: &str) -> fmt::Result {
         let onoff = |b: bool| if b { "on" } else { "off" };
         let nfeat = 6 + if self.low_water.is_some() { 2 } else { 0 }
-            + if self.metadata_blocks.is_some() { 2 } else { 0 };
+            + if self.metadata_blocks.is_some() { 2 } else { 0 }
+            + if self.commit_period_ms.is_some() { 2 } else { 0 };
         write!(
             out,
             "{} {} {} compression {} dedup {} index_memory {}",
@@ -224,6 +250,9 @@ impl<'a> Config<'a> {
         }
         if let Some(m) = self.metadata_blocks {
             write!(out, " metadata_blocks {}", m)?;
+        }
+        if let Some(p) = self.commit_period_ms {
+            write!(out, " commit_period {}", p)?;
         }
         Ok(())
     }

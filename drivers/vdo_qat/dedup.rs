@@ -8,12 +8,17 @@
 //! its entries (round robin), so the index is a cache of recent content:
 //! losing an entry only loses a dedup opportunity.
 //!
-//! The index is trusted without reading the candidate back: SHA-256 is
-//! collision resistant (no collision is known; a random one needs about
-//! 2^128 blocks). To keep entries true, the owner removes an entry when its
-//! item dies ([`Index::remove_if`]), and looks up the item record before
-//! sharing. The index is not persistent: after the volume is loaded again
-//! it starts empty and learns new writes.
+//! The index is advice, never trusted alone. SHA-256 is collision
+//! resistant (no collision is known; a random one needs about 2^128
+//! blocks), but an entry can outlive what it names (a transaction aborted
+//! after a metadata error frees the blocks it allocated). So the owner
+//! (1) removes an entry when its item dies ([`Index::remove_loc`]), (2)
+//! empties the whole index when a transaction is aborted and whenever the
+//! metadata is loaded from another commit than the one the index was built
+//! against ([`Index::clear`]), and (3) checks every hit against the item
+//! record on disk, which keeps a fingerprint of the stored content
+//! (`format::Item::share`), before sharing. The index is not persistent:
+//! after the volume is loaded again it starts empty and learns new writes.
 
 /// Bytes of a digest.
 pub const DIGEST_LEN: usize = 32;
@@ -64,10 +69,16 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Index<S> {
         (self.slots.len() / WAYS).max(1)
     }
 
+    /// First slot of the set of digests with fingerprint `fp` (the first 8
+    /// bytes of the digest, little-endian, as `format::fingerprint`).
+    fn set_of_fp(&self, fp: u64) -> usize {
+        (fp % self.sets() as u64) as usize * WAYS
+    }
+
     fn set_of(&self, digest: &[u8; DIGEST_LEN]) -> usize {
         let mut x = [0u8; 8];
         x.copy_from_slice(&digest[..8]);
-        (u64::from_le_bytes(x) % self.sets() as u64) as usize * WAYS
+        self.set_of_fp(u64::from_le_bytes(x))
     }
 
     /// Slots in the index.
@@ -113,6 +124,27 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Index<S> {
                 e.used = false;
             }
         }
+    }
+
+    /// Empties the entry of the digest with fingerprint `fp` that names
+    /// `loc` (the item stored there died), if there is one.
+    pub fn remove_loc(&mut self, fp: u64, loc: u64) {
+        let base = self.set_of_fp(fp);
+        if let Some(set) = self.slots.get_mut(base..base + WAYS) {
+            for e in set.iter_mut() {
+                if e.used && e.loc == loc {
+                    e.used = false;
+                }
+            }
+        }
+    }
+
+    /// Empties every entry (the metadata they were built against is gone).
+    pub fn clear(&mut self) {
+        for e in self.slots.iter_mut() {
+            e.used = false;
+        }
+        self.clock = 0;
     }
 
     /// Slots in use (linear scan; for statistics).

@@ -16,8 +16,11 @@
 //!
 //! - the block map: LBN → [`Loc`] (absent: never written, discarded or
 //!   all zeros; reads return zeros);
-//! - the item map: [`Loc`] → [`Item`]: how many LBNs share that stored
-//!   block or fragment (dedup), and its slot in the in-memory dedup index;
+//! - the item map: [`Loc`] → [`Item`] (16-byte values): how many LBNs
+//!   share that stored block or fragment (dedup), and the fingerprint of
+//!   its content (the first 8 bytes of its SHA-256), which every dedup hit
+//!   is checked against before sharing: the in-memory index is advice, the
+//!   item record is the truth;
 //! - the data space map counts, per PBN, the live items in it (1 for a raw
 //!   block, up to [`MAX_FRAGMENTS`] for a packed block).
 
@@ -25,8 +28,9 @@
 pub const BLOCK: usize = 4096;
 /// Superblock magic, at byte 16.
 pub const MAGIC: [u8; 8] = *b"vdoqat\x00\x01";
-/// Current format version.
-pub const VERSION: u32 = 1;
+/// Current format version. Version 1 (items without fingerprints) is
+/// refused.
+pub const VERSION: u32 = 2;
 /// Most gzip fragments one packed block can hold (each is at least 19
 /// bytes; in practice a handful).
 pub const MAX_FRAGMENTS: usize = 64;
@@ -51,8 +55,10 @@ pub const O_MSM_ROOT: usize = 128;
 pub const O_DSM_ROOT: usize = 256;
 const ROOT_LEN: usize = 128;
 
-/// Flag: the volume was marked read-only after a metadata error.
-pub const FLAG_READ_ONLY: u32 = 1;
+/// Flag: a metadata error aborted a transaction; the volume loads
+/// read-only until the flag is cleared on purpose (the `clear_needs_check`
+/// message), as dm-thin's `needs_check`.
+pub const FLAG_NEEDS_CHECK: u32 = 1;
 
 /// Why a superblock was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +74,7 @@ pub enum SbError {
 /// The superblock fields vdo_qat owns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Superblock {
-    /// [`FLAG_READ_ONLY`].
+    /// [`FLAG_NEEDS_CHECK`].
     pub flags: u32,
     /// First data block on the device (4 KiB blocks).
     pub data_start: u64,
@@ -181,7 +187,7 @@ impl Superblock {
     ///
     /// [`SbError::Inconsistent`] naming the broken rule.
     pub fn check(&self, dev_blocks: u64) -> Result<(), SbError> {
-        if self.flags & !FLAG_READ_ONLY != 0 {
+        if self.flags & !FLAG_NEEDS_CHECK != 0 {
             return Err(SbError::Inconsistent("unknown flags"));
         }
         if self.data_start < 2 || self.data_blocks == 0 || self.data_blocks > MAX_PBN {
@@ -267,27 +273,98 @@ impl Loc {
     }
 }
 
-/// An item record: reference count and dedup index slot.
+/// Bytes of an item record.
+pub const ITEM_LEN: usize = 16;
+/// Item flag: `fp` holds the fingerprint of the stored content (the block
+/// was hashed when it was stored).
+pub const ITEM_HAS_FP: u32 = 1;
+
+/// The fingerprint of a block with SHA-256 digest `digest`: its first 8
+/// bytes, little-endian. The dedup index places a digest by it too.
+pub fn fingerprint(digest: &[u8; 32]) -> u64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(x)
+}
+
+/// An item record: reference count and content fingerprint.
+///
+/// Encoded in 16 bytes: `refs` (u32), `flags` (u32), `fp` (u64), all
+/// little-endian.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Item {
     /// LBNs that map to the item (at least 1 while it exists).
     pub refs: u32,
-    /// Slot of the item's digest in the in-memory index, plus 1 (0: none).
-    /// Advisory: checked against the slot's contents before use.
-    pub slot: u32,
+    /// [`ITEM_HAS_FP`].
+    pub flags: u32,
+    /// [`fingerprint`] of the stored content (0 without `ITEM_HAS_FP`).
+    pub fp: u64,
+}
+
+/// Whether a dedup candidate may be shared, see [`Item::share`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Share {
+    /// Same fingerprint, room for one more reference.
+    Yes,
+    /// The item holds other content (or none known): the index entry is
+    /// stale and must be dropped.
+    Stale,
+    /// Same content, but the item has `max_refs` references already:
+    /// store a new copy (dm-vdo does the same at its 254 limit).
+    Full,
 }
 
 impl Item {
-    /// The 64-bit encoding: `slot << 32 | refs`.
-    pub const fn encode(&self) -> u64 {
-        ((self.slot as u64) << 32) | self.refs as u64
+    /// A new item of one reference, with the fingerprint of `digest` if
+    /// the block was hashed.
+    pub fn new(digest: Option<&[u8; 32]>) -> Item {
+        match digest {
+            Some(d) => Item {
+                refs: 1,
+                flags: ITEM_HAS_FP,
+                fp: fingerprint(d),
+            },
+            None => Item {
+                refs: 1,
+                flags: 0,
+                fp: 0,
+            },
+        }
     }
 
-    /// Decodes a value read from disk.
-    pub const fn decode(v: u64) -> Item {
+    /// The 16-byte encoding.
+    pub fn encode(&self) -> [u8; ITEM_LEN] {
+        let mut b = [0u8; ITEM_LEN];
+        b[0..4].copy_from_slice(&self.refs.to_le_bytes());
+        b[4..8].copy_from_slice(&self.flags.to_le_bytes());
+        b[8..16].copy_from_slice(&self.fp.to_le_bytes());
+        b
+    }
+
+    /// Decodes a record read from disk.
+    pub fn decode(b: &[u8; ITEM_LEN]) -> Item {
+        let mut r = [0u8; 4];
+        let mut f = [0u8; 4];
+        let mut p = [0u8; 8];
+        r.copy_from_slice(&b[0..4]);
+        f.copy_from_slice(&b[4..8]);
+        p.copy_from_slice(&b[8..16]);
         Item {
-            refs: v as u32,
-            slot: (v >> 32) as u32,
+            refs: u32::from_le_bytes(r),
+            flags: u32::from_le_bytes(f),
+            fp: u64::from_le_bytes(p),
+        }
+    }
+
+    /// Whether a write of content with SHA-256 `digest` may share this
+    /// item, which may take at most `max_refs` references.
+    pub fn share(&self, digest: &[u8; 32], max_refs: u32) -> Share {
+        if self.flags & ITEM_HAS_FP == 0 || self.fp != fingerprint(digest) {
+            Share::Stale
+        } else if self.refs >= max_refs {
+            Share::Full
+        } else {
+            Share::Yes
         }
     }
 }

@@ -17,8 +17,10 @@ use kstor::args::{self, Args};
 use kstor::bio::{Op, OwnedBio};
 use kstor::blkdev::{Bdev, BlockBuf, SECTORS_PER_BLOCK};
 use kstor::dm::{
-    self, CtrError, DeviceVisitor, DmDev, Mapping, QueueLimits, StatusType, Target, TargetConfig,
+    self, CtrError, DevClaim, DeviceVisitor, DmDev, Mapping, QueueLimits, StatusType, Target,
+    TargetConfig,
 };
+use kstor::wq::Periodic;
 use kstor::fmtbuf::BufWriter;
 
 pub mod compress;
@@ -35,6 +37,12 @@ module! {
     authors: ["vdo_qat developers"],
     description: "Deduplicating, gzip-compressing device-mapper target with QAT offload",
     license: "GPL",
+    params: {
+        dedup_max_refs: u32 {
+            default: u32::MAX,
+            description: "Most LBNs one stored copy may be shared by (2..4294967295); a write of the same content after that stores a new copy. For volumes created after loading.",
+        },
+    },
 }
 
 /// Target version reported by `dmsetup targets`.
@@ -62,9 +70,14 @@ const LANES_PER_CPU: u32 = 4;
 struct VdoQat {
     dev: DmDev,
     vol: Arc<volume::Volume>,
+    /// The commit timer (dropped before `lanes`, whose queue it runs on).
+    timer: Periodic<volume::Volume>,
     lanes: volume::Lanes,
     low_water: Option<u64>,
     metadata_blocks: Option<u64>,
+    commit_period_ms: Option<u32>,
+    /// This mapped device's exclusive use of the data device.
+    _claim: DevClaim,
 }
 
 fn ctr_err(msg: &'static CStr) -> impl Fn(Error) -> CtrError {
@@ -85,6 +98,22 @@ impl dm::TargetOps for VdoQat {
                 e.to_errno()
             );
             CtrError::new(c"Data device lookup failed", e)
+        })?;
+        // One volume per device: a second target on it (another mapped
+        // device, or the same table twice) would format or load the same
+        // metadata and corrupt it. A reload of this mapped device may.
+        let claim = cfg.claim_exclusive(&dev).map_err(|e| {
+            if e.err == EBUSY {
+                pr_err!(
+                    "{}: data device {} is already used by vdo_qat volume {}\n",
+                    name,
+                    dev.name().to_str().unwrap_or("?"),
+                    e.holder()
+                );
+                CtrError::new(c"Data device already used by another vdo_qat target", EBUSY)
+            } else {
+                CtrError::new(c"Cannot claim the data device", e.err)
+            }
         })?;
         let data = Bdev::from_dm(&dev).map_err(ctr_err(c"Data device lookup failed"))?;
         let meta_bdev = data.clone_ref();
@@ -120,6 +149,8 @@ impl dm::TargetOps for VdoQat {
             low_water: c.low_water,
             metadata_blocks: c.metadata_blocks,
             index_mib: c.index_mib,
+            max_refs: module_parameters::dedup_max_refs.value().max(2),
+            commit_period_ms: c.commit_period(),
         };
         let begin = cfg.target().begin();
         let vol = volume::Volume::new(data, meta_bdev, begin, opts, c.compression, events, driver)
@@ -163,13 +194,18 @@ impl dm::TargetOps for VdoQat {
             .saturating_mul(LANES_PER_CPU)
             .clamp(1, MAX_LANES) as usize;
         let lanes = volume::Lanes::new(&vol, n).map_err(ctr_err(c"Cannot allocate memory"))?;
+        let timer = Periodic::new(lanes.queue_handle(), vol.clone())
+            .map_err(ctr_err(c"Cannot allocate memory"))?;
         KBox::pin(
             VdoQat {
                 dev,
                 vol,
+                timer,
                 lanes,
                 low_water: c.low_water,
                 metadata_blocks: c.metadata_blocks,
+                commit_period_ms: c.commit_period_ms,
+                _claim: claim,
             },
             GFP_KERNEL,
         )
@@ -177,11 +213,20 @@ impl dm::TargetOps for VdoQat {
     }
 
     fn dtr(this: Pin<KBox<Self>>, _ti: &Target) {
-        // Drain the lanes (their workqueue) before the last commit.
-        let VdoQat { vol, lanes, .. } = KBox::into_inner(Pin::into_inner(this));
+        // Stop the timer, drain the lanes (their workqueue), then the last
+        // commit; the claim goes last.
+        let VdoQat {
+            vol,
+            timer,
+            lanes,
+            _claim,
+            ..
+        } = KBox::into_inner(Pin::into_inner(this));
+        drop(timer);
         drop(lanes);
         vol.quiesce();
         vol.close();
+        drop(_claim);
     }
 
     fn map(&self, ti: &Target, bio: OwnedBio<'static>) -> Mapping {
@@ -196,12 +241,15 @@ impl dm::TargetOps for VdoQat {
     }
 
     fn preresume(&self, ti: &Target) -> Result {
-        self.vol.open(ti.device_name().to_str().unwrap_or("?"))
+        self.vol.open(ti.device_name().to_str().unwrap_or("?"))?;
+        self.timer.start(self.vol.opts.commit_period_ms);
+        Ok(())
     }
 
     fn postsuspend(&self, _ti: &Target) {
         // Commit, then close: a table reload opens the volume again in the
         // new table's preresume, from what is on the device.
+        self.timer.stop();
         self.vol.quiesce();
         self.vol.close();
     }
@@ -248,6 +296,12 @@ impl dm::TargetOps for VdoQat {
                     self.vol.set_dedup(on);
                     pr_info!("{}: dedup {}\n", name, if on { "on" } else { "off" });
                 }
+                "clear_needs_check" => {
+                    args.finish("end of message")?;
+                    if self.vol.clear_needs_check().is_err() {
+                        return Err(args.error_at_previous("message", args::ArgErrorKind::Invalid));
+                    }
+                }
                 "map" => {
                     let lbn = args.next_u64("LBN", 0, u64::MAX)?;
                     args.finish("end of message")?;
@@ -261,7 +315,7 @@ impl dm::TargetOps for VdoQat {
         })();
         r.map_err(|e| {
             pr_warn!(
-                "{}: bad message: {} (known: stats, compression auto|accel|software|off, dedup on|off, map <lbn>)\n",
+                "{}: bad message: {} (known: stats, compression auto|accel|software|off, dedup on|off, map <lbn>, clear_needs_check)\n",
                 name,
                 format_args!("{}", e)
             );
@@ -294,6 +348,7 @@ impl VdoQat {
             index_mib: self.vol.opts.index_mib,
             low_water: self.low_water,
             metadata_blocks: self.metadata_blocks,
+            commit_period_ms: self.commit_period_ms,
         };
         c.write_table(out, self.dev.name().to_str().unwrap_or("?"))
     }

@@ -11,30 +11,34 @@
 //!
 //! A write, in its lane: copy the data (read-modify-write for a partial
 //! block); an all-zero block just drops the mapping; otherwise SHA-256 it
-//! and look it up in the dedup index; on a hit take a reference on the
-//! stored copy. On a miss compress it with acomp deflate, frame a gzip
-//! member, and if the member fits the 90% rule add it to the open packer
-//! bin, else store the block raw in a new data block. The write is
-//! acknowledged once its member is in the bin (as a disk acknowledges a
-//! write into its volatile cache); the bin is written as one 4 KiB block
-//! when the next fragment does not fit, before a flush completes, for a FUA
-//! write, and at suspend.
+//! and look it up in the dedup index; a hit is checked against the item
+//! record's fingerprint and reference count before the stored copy is
+//! shared. On a miss compress it with acomp deflate and frame a gzip
+//! member: if the member fits the 90% rule it joins the packer bin
+//! ([`pack`]) and the write is acknowledged once its packed block is
+//! written and mapped; else the block is stored raw in a new data block,
+//! acknowledged once written and mapped.
 //!
-//! Data blocks are always written out of place into blocks that were free
-//! at the last commit, and the metadata is a persistent-data transaction,
-//! so a crash returns the volume to its last commit. Commits happen on
-//! PREFLUSH, FUA, discard, suspend, and when freed blocks are needed.
+//! Space, commits, passdown discards, the commit timer and read-only
+//! failover: [`space`].
 //!
-//! Locking: `meta` (one mutex) guards the metadata transaction, the index
-//! and the counters that must match them; it is held for btree updates
-//! only, never across data I/O. `bin` guards the packer bin and is held
-//! while the bin is written.
+//! Locking: `bin` (the packer) before `meta` (the metadata transaction,
+//! the dedup index and the counters that must match them). `meta` is held
+//! for metadata operations (btree lookups and updates, and commits, whose
+//! metadata I/O happens under it as in dm-thin), never across data I/O,
+//! passdown discards or inflation; `bin` is held to change or copy the
+//! packer's state, never across I/O or inflation. A discard releases
+//! `meta` between chunks of [`DISCARD_CHUNK`] blocks.
+
+mod pack;
+mod space;
 
 use crate::compress::engine::{self, Engine, Probe};
 use crate::compress::{gzip, heuristic};
 use crate::config::Policy;
 use crate::dedup::{self, Index, Slot};
-use crate::format::{self, Item, Loc, Superblock, BLOCK};
+use crate::format::{self, Item, Loc, Share, Superblock, BLOCK};
+use pack::{Bin, Frag};
 use core::fmt::Write;
 use kernel::alloc::KVVec;
 use kernel::new_condvar;
@@ -51,7 +55,7 @@ use kstor::crc32::crc32;
 use kstor::dm::EventNotifier;
 use kstor::hash::sha256;
 use kstor::pdata::{BlockManager, Store};
-use kstor::wq::OwnedQueue;
+use kstor::wq::{OwnedQueue, Tick};
 use kstor::zlib::Inflater;
 
 /// Counters reported by `status` and the `stats` message. Exact: each is
@@ -91,6 +95,18 @@ pub struct Stats {
     pub compress_errors: Atomic<u64>,
     /// Reads retried because the mapping changed under them.
     pub read_retries: Atomic<u64>,
+    /// Dedup index hits refused because the item record holds other
+    /// content (a stale entry, dropped).
+    pub stale_hits: Atomic<u64>,
+    /// Dedup hits on a copy already shared `dedup_max_refs` times: a new
+    /// copy was stored instead.
+    pub refs_full: Atomic<u64>,
+    /// Packed blocks whose writes failed (never acknowledged).
+    pub packed_failed: Atomic<u64>,
+    /// Data block writes that failed.
+    pub write_errors: Atomic<u64>,
+    /// Metadata transactions aborted by an error (read-only failover).
+    pub aborts: Atomic<u64>,
 }
 
 impl Default for Stats {
@@ -113,6 +129,11 @@ impl Default for Stats {
             discards_passed: Atomic::new(0),
             compress_errors: Atomic::new(0),
             read_retries: Atomic::new(0),
+            stale_hits: Atomic::new(0),
+            refs_full: Atomic::new(0),
+            packed_failed: Atomic::new(0),
+            write_errors: Atomic::new(0),
+            aborts: Atomic::new(0),
         }
     }
 }
@@ -122,7 +143,8 @@ impl Default for Stats {
 pub enum Mode {
     /// Reads and writes.
     Normal,
-    /// Metadata failed: reads only, writes fail with EIO.
+    /// Metadata failed (or needs_check is set): reads only, writes fail
+    /// with EIO.
     ReadOnly,
 }
 
@@ -138,36 +160,10 @@ pub struct Options {
     pub metadata_blocks: Option<u64>,
     /// Index memory, MiB.
     pub index_mib: u64,
-}
-
-/// A fragment waiting in the bin.
-struct Frag {
-    lbn: u64,
-    offset: u16,
-    len: u16,
-    digest: Option<[u8; dedup::DIGEST_LEN]>,
-    /// Same content as the earlier fragment at this index of the bin:
-    /// shares its item instead of storing the bytes again (in-flight
-    /// dedup, as dm-vdo's hash locks).
-    dup_of: Option<usize>,
-    /// The LBN was written or discarded again after this fragment joined
-    /// the bin: do not map it when the bin is written.
-    superseded: bool,
-}
-
-/// The packer bin: fragments gathered into one 4 KiB block.
-///
-/// A write whose fragment joins the bin is acknowledged at once, as a disk
-/// acknowledges a write into its volatile cache: reads of the LBN are
-/// served from the bin, and the bin is written (and mapped) when it is
-/// full, before any flush completes, for FUA writes, and at suspend.
-struct Bin {
-    buf: BlockBuf,
-    used: usize,
-    frags: KVec<Frag>,
-    /// Writing a bin failed: acknowledged data was lost, so the next flush
-    /// fails with this error.
-    failed: Option<Error>,
+    /// Most LBNs one stored copy may be shared by.
+    pub max_refs: u32,
+    /// Commit timer period, milliseconds.
+    pub commit_period_ms: u32,
 }
 
 /// State under the metadata lock.
@@ -189,6 +185,13 @@ struct Meta {
     /// When the last commit (or open) happened.
     last_commit: Instant<Monotonic>,
     low_water_raised: bool,
+    /// Transactions aborted (read-only failover) in this session.
+    aborts: u64,
+    /// Data blocks reserved by the packer for writes it acknowledged.
+    reserved: u64,
+    /// Superblock generation when the store was last closed cleanly: the
+    /// dedup index was built against exactly that metadata.
+    closed_at: Option<u64>,
 }
 
 /// A vdo_qat volume.
@@ -211,8 +214,9 @@ pub struct Volume {
     /// every bio without the metadata lock.
     logical_blocks: Atomic<u64>,
     read_only: Atomic<bool>,
-    /// Bios queued on lanes and not yet handled.
-    pending: Atomic<u64>,
+    /// needs_check could not be written when it was set: write it at the
+    /// next open.
+    needs_check_pending: Atomic<bool>,
     /// The options.
     pub opts: Options,
     /// The counters.
@@ -307,8 +311,7 @@ impl WorkItem for Lane {
                     }
                 }
             }
-            let done = (n + usize::from(carry.is_some())) as u64;
-            if done == 0 {
+            if n == 0 && carry.is_none() {
                 break;
             }
             {
@@ -325,12 +328,6 @@ impl WorkItem for Lane {
             // Free jobs the device finally completed, releasing their
             // transform (and the provider's module).
             kstor::wq::noio(|| this.res.lock().stuck.retain(|j| j.wait(0) == Err(ETIMEDOUT)));
-            if this.vol.pending.fetch_sub(done, Relaxed) == done {
-                // The volume went idle: make what it acknowledged durable
-                // if the last commit is a second old (dm-thin commits every
-                // second too).
-                kstor::wq::noio(|| this.vol.commit_if_stale());
-            }
         }
     }
 }
@@ -338,7 +335,7 @@ impl WorkItem for Lane {
 /// The lanes and their workqueue.
 pub struct Lanes {
     lanes: KVec<Arc<Lane>>,
-    wq: OwnedQueue,
+    wq: Arc<OwnedQueue>,
 }
 
 impl Lanes {
@@ -349,7 +346,7 @@ impl Lanes {
     ///
     /// `ENOMEM`.
     pub fn new(vol: &Arc<Volume>, n: usize) -> Result<Self> {
-        let wq = OwnedQueue::new(c"vdo_qat")?;
+        let wq = Arc::new(OwnedQueue::new(c"vdo_qat")?, GFP_KERNEL)?;
         let mut lanes = KVec::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
             let mut jobs = KVec::with_capacity(BATCH, GFP_KERNEL)?;
@@ -379,6 +376,11 @@ impl Lanes {
         Ok(Lanes { lanes, wq })
     }
 
+    /// The lanes' workqueue (for the commit timer).
+    pub fn queue_handle(&self) -> Arc<OwnedQueue> {
+        self.wq.clone()
+    }
+
     /// Queues `bio` on the lane of `lbn`.
     pub fn queue(&self, lbn: u64, bio: OwnedBio<'static>) {
         let n = self.lanes.len().max(1) as u64;
@@ -386,7 +388,6 @@ impl Lanes {
             bio.end(Status::ioerr());
             return;
         };
-        lane.vol.pending.add(1, Relaxed);
         lane.queue.lock().push(bio);
         // Fails only if already queued, in which case it will see the bio.
         let _ = self.wq.enqueue(lane.clone());
@@ -418,12 +419,7 @@ impl Volume {
         let d = driver.to_bytes();
         let n = d.len().min(31);
         name[..n].copy_from_slice(&d[..n]);
-        let bin = Bin {
-            buf: BlockBuf::new_zeroed(GFP_KERNEL)?,
-            used: 0,
-            frags: KVec::with_capacity(format::MAX_FRAGMENTS, GFP_KERNEL)?,
-            failed: None,
-        };
+        let bin = Bin::new()?;
         Arc::pin_init(
             pin_init!(Volume {
                 meta <- new_mutex!(Meta {
@@ -438,6 +434,9 @@ impl Volume {
                     epoch: 0,
                     last_commit: Instant::now(),
                     low_water_raised: false,
+                    aborts: 0,
+                    reserved: 0,
+                    closed_at: None,
                 }),
                 meta_cv <- new_condvar!(),
                 bin <- new_mutex!(bin),
@@ -447,7 +446,7 @@ impl Volume {
                 begin,
                 logical_blocks: Atomic::new(0),
                 read_only: Atomic::new(false),
-                pending: Atomic::new(0),
+                needs_check_pending: Atomic::new(false),
                 opts,
                 stats: Stats::default(),
                 events,
@@ -487,7 +486,7 @@ impl Volume {
             data_blocks,
             logical_blocks: self.opts.logical_blocks,
             map_root: store.btree_empty()?,
-            item_root: store.btree_empty()?,
+            item_root: store.btree_empty_wide()?,
             mapped: 0,
             items: 0,
             phys_used: 0,
@@ -530,25 +529,30 @@ impl Volume {
     pub fn open(&self, name: &str) -> Result {
         let mut m = self.meta.lock();
         if m.store.is_none() {
-            let bm = BlockManager::new(self.meta_bdev.clone_ref())?;
-            let mut b = BlockBuf::new_zeroed(GFP_KERNEL)?;
-            bm.read_block(0, true, &mut b)?;
-            let dev_blocks = self.meta_bdev.size_sectors() / SECTORS_PER_BLOCK;
-            let sb = Superblock::decode(&b, dev_blocks).map_err(|e| {
-                pr_err!("{}: superblock refused: {:?}\n", name, e);
-                EINVAL
-            })?;
-            let (mr, dr) = Superblock::roots(&b);
-            let store = Store::open(bm, &mr, &dr).inspect_err(|e| {
-                pr_err!("{}: cannot open metadata: error {}\n", name, e.to_errno());
-            })?;
+            let (store, sb) = self.load_store(name)?;
             m.store = Some(store);
             m.sb = sb;
-            m.mode = if sb.flags & format::FLAG_READ_ONLY != 0 {
+            // The index never outlives the metadata it was built against:
+            // keep it only over a clean close and open of the same commit.
+            if m.closed_at.take() != Some(sb.generation) {
+                m.index.clear();
+            }
+            m.freed.clear();
+            m.dirty = false;
+            m.mode = if sb.flags & format::FLAG_NEEDS_CHECK != 0 {
+                pr_warn!(
+                    "{}: needs_check is set (an earlier metadata error): read-only until the \"clear_needs_check\" message\n",
+                    name
+                );
                 Mode::ReadOnly
             } else {
                 Mode::Normal
             };
+            if self.needs_check_pending.load(Relaxed) && m.mode == Mode::Normal {
+                pr_warn!("{}: recording the needs_check flag of an earlier metadata error\n", name);
+                m.mode = Mode::ReadOnly;
+                self.record_needs_check(&mut m);
+            }
             self.data_start.store(sb.data_start, Relaxed);
         }
         if self.opts.logical_blocks < m.sb.logical_blocks {
@@ -559,6 +563,13 @@ impl Volume {
                 m.sb.logical_blocks
             );
             return Err(EINVAL);
+        }
+        m.low_water_raised = false;
+        self.read_only.store(m.mode != Mode::Normal, Relaxed);
+        if m.mode != Mode::Normal {
+            // Nothing changes on a volume that needs checking.
+            self.logical_blocks.store(m.sb.logical_blocks, Relaxed);
+            return Ok(());
         }
         if self.opts.logical_blocks > m.sb.logical_blocks {
             pr_info!(
@@ -574,7 +585,7 @@ impl Volume {
         let avail = dev_blocks
             .saturating_sub(m.sb.data_start)
             .min(format::MAX_PBN);
-        if avail > m.sb.data_blocks && m.mode == Mode::Normal {
+        if avail > m.sb.data_blocks {
             let extra = avail - m.sb.data_blocks;
             if let Some(s) = m.store.as_mut() {
                 s.data_extend(extra)?;
@@ -587,25 +598,13 @@ impl Volume {
             m.sb.data_blocks = avail;
             m.dirty = true;
         }
-        m.low_water_raised = false;
         self.logical_blocks.store(m.sb.logical_blocks, Relaxed);
-        self.read_only.store(m.mode != Mode::Normal, Relaxed);
-        let r = self.commit_locked(&mut m);
-        drop(m);
-        r
+        self.commit_locked(&mut m, false).map(|_| ())
     }
 
     /// Writes the bin out, then commits; for suspend and teardown.
     pub fn quiesce(&self) {
         let _ = self.flush();
-    }
-
-    /// Fails the volume on a metadata error from `r`.
-    fn check_meta<T>(&self, m: &mut Meta, r: Result<T>) -> Result<T> {
-        if let Err(e) = &r {
-            self.fail_locked(m, *e);
-        }
-        r
     }
 
     /// Drops the open metadata (after [`Volume::quiesce`]); the next
@@ -614,6 +613,11 @@ impl Volume {
     /// (postsuspend of the old table precedes preresume of the new one).
     pub fn close(&self) {
         let mut m = self.meta.lock();
+        let clean = m.store.is_some() && !m.dirty && m.inflight == 0 && m.mode == Mode::Normal;
+        m.closed_at = clean.then_some(m.sb.generation);
+        if !clean {
+            m.index.clear();
+        }
         m.store = None;
         m.freed.clear();
         m.dirty = false;
@@ -703,25 +707,11 @@ impl Volume {
     /// Reads LBN `lbn` into `out` (zeros if unmapped), using `rbuf` for the
     /// stored block.
     fn read_lbn(&self, lbn: u64, out: &mut BlockBuf, rbuf: &mut BlockBuf, inf: &mut Inflater) -> Result {
-        if let Some(r) = self.read_from_bin(lbn, out, inf) {
+        if let Some(r) = self.read_from_bin(lbn, out, rbuf, inf) {
             return r;
         }
         for _ in 0..8 {
-            let loc = {
-                let mut m = self.meta.lock();
-                let (map_root, nb) = (m.sb.map_root, m.sb.data_blocks);
-                let store = m.store.as_mut().ok_or(EIO)?;
-                let v = store.lookup(map_root, lbn)?;
-                let loc = match v {
-                    None => None,
-                    Some(v) => Some(Loc::decode(v, nb).map_err(|_| {
-                        pr_err!("vdo_qat: corrupt mapping of LBN {}: {:#x}\n", lbn, v);
-                        EIO
-                    })?),
-                };
-                loc
-            };
-            let Some(loc) = loc else {
+            let Some(loc) = self.lookup_map(lbn)? else {
                 out.fill(0);
                 return Ok(());
             };
@@ -737,21 +727,34 @@ impl Volume {
                 Ok(())
             };
             // The block may have been freed and reused while we read it
-            // (a discard in another lane): then read again. If the LBN
-            // still maps to it, it was never freed: only this lane writes
-            // the LBN, and a freed block is unmapped first.
-            let same = {
-                let mut m = self.meta.lock();
-                let map_root = m.sb.map_root;
-                let store = m.store.as_mut().ok_or(EIO)?;
-                store.lookup(map_root, lbn)? == Some(loc.encode())
-            };
-            if same {
+            // (the LBN remapped by a discard, or by a packed block written
+            // from another lane): then read again. A freed block is
+            // unmapped first and not reused before a commit.
+            if self.lookup_map(lbn)? == Some(loc) {
                 return r;
             }
             self.stats.read_retries.add(1, Relaxed);
         }
         Err(EIO)
+    }
+
+    /// Where LBN `lbn` is stored (`None`: unmapped). A metadata error or a
+    /// corrupt mapping makes the volume read-only.
+    fn lookup_map(&self, lbn: u64) -> Result<Option<Loc>> {
+        let mut m = self.meta.lock();
+        let (map_root, nb) = (m.sb.map_root, m.sb.data_blocks);
+        let store = m.store.as_mut().ok_or(EIO)?;
+        let r = store.lookup(map_root, lbn).and_then(|v| match v {
+            None => Ok(None),
+            Some(v) => Loc::decode(v, nb).map(Some).map_err(|_| {
+                pr_err!("vdo_qat: corrupt mapping of LBN {}: {:#x}\n", lbn, v);
+                EIO
+            }),
+        });
+        if let Err(e) = r {
+            self.fail_locked(&mut m, e);
+        }
+        r
     }
 
     /// Drops the dedup index entry of the item at `loc`.
@@ -761,10 +764,10 @@ impl Volume {
             store, sb, index, ..
         } = &mut *m;
         if let Some(store) = store.as_mut() {
-            if let Ok(Some(v)) = store.lookup(sb.item_root, loc.encode()) {
-                let it = Item::decode(v);
-                if it.slot != 0 {
-                    index.remove_if(it.slot - 1, loc.encode());
+            if let Ok(Some(v)) = store.lookup_wide(sb.item_root, loc.encode()) {
+                let it = Item::decode(&v);
+                if it.flags & format::ITEM_HAS_FP != 0 {
+                    index.remove_loc(it.fp, loc.encode());
                 }
             }
         }
@@ -922,16 +925,37 @@ impl Volume {
         }
     }
 
-    /// Ends a write bio: a fragment joins the bin (from job `i`'s
-    /// destination); FUA commits.
+    /// Ends a write bio, or hands it to the packer with its fragment (from
+    /// job `i`'s destination), which acknowledges it once the fragment has
+    /// a place (a FUA write once its packed block is mapped). A fragment
+    /// that cannot join a bin for lack of memory is stored raw. FUA
+    /// commits before the bio ends.
     fn complete_write(&self, res: &mut LaneRes, i: usize, bio: OwnedBio<'static>, r: Result<Placed>) {
+        let (bio, r) = match r {
+            Ok(Placed::Fragment(frag)) => {
+                let (lbn, digest) = (frag.lbn, frag.digest);
+                let Some(job) = res.jobs.get_mut(i) else {
+                    bio.end(Status::ioerr());
+                    return;
+                };
+                let joined = match job.dst_mut() {
+                    Ok(dst) => self.add_to_bin(&dst[..], frag, bio),
+                    Err(e) => Err((bio, e)),
+                };
+                match joined {
+                    Ok(()) => return,
+                    Err((bio, e)) if e == ENOMEM => {
+                        let r = self.place_raw(lbn, job.src(), digest);
+                        (bio, r)
+                    }
+                    Err((bio, e)) => (bio, Err(e)),
+                }
+            }
+            r => (bio, r),
+        };
         let r = match r {
-            Ok(Placed::Done) if bio.is_fua() => self.commit(),
-            Ok(Placed::Done) => Ok(()),
-            Ok(Placed::Fragment(frag)) => match res.jobs.get_mut(i).map(|j| j.dst_mut()) {
-                Some(Ok(dst)) => self.add_to_bin(&dst[..], frag, bio.is_fua()),
-                _ => Err(EIO),
-            },
+            Ok(_) if bio.is_fua() => self.commit(),
+            Ok(_) => Ok(()),
             Err(e) => Err(e),
         };
         bio.end(match r {
@@ -980,7 +1004,6 @@ impl Volume {
         }
         if data.iter().all(|&b| b == 0) {
             self.stats.zero_blocks.add(1, Relaxed);
-            self.supersede(lbn, lbn + 1);
             self.set_mapping(lbn, None)?;
             return Ok(Step::Placed(Ok(Placed::Done)));
         }
@@ -1104,48 +1127,64 @@ impl Volume {
     fn frame(job: &mut Job, dlen: usize, lbn: u64, digest: Option<Digest>) -> Option<Frag> {
         let (src, dst) = job.buffers().ok()?;
         let n = gzip::frame_in_place(&mut dst[..], dlen, crc32(&src[..]), BLOCK as u32).ok()?;
-        (n <= gzip::max_member(BLOCK)).then_some(Frag {
-            lbn,
-            offset: 0,
-            len: n as u16,
-            digest,
-            dup_of: None,
-            superseded: false,
-        })
+        (n <= gzip::max_member(BLOCK)).then(|| Frag::new(lbn, n as u16, digest))
     }
 
     /// Stores `data` raw for `lbn`.
     fn place_raw(&self, lbn: u64, data: &BlockBuf, digest: Option<Digest>) -> Result<Placed> {
         self.stats.raw.add(1, Relaxed);
-        self.supersede(lbn, lbn + 1);
         self.store_raw(lbn, data, digest)?;
         Ok(Placed::Done)
     }
 
+    /// Shares the stored copy the index names for `digest`, if the item
+    /// record confirms it (same fingerprint) and has room for another
+    /// reference; maps `lbn` to it. `Ok(false)`: store the block.
     fn try_dedup(&self, lbn: u64, digest: &[u8; dedup::DIGEST_LEN]) -> Result<bool> {
         // Lock order: bin, then meta.
         let mut bin = self.bin.lock();
         let mut m = self.meta.lock();
+        if m.mode != Mode::Normal {
+            return Err(EIO);
+        }
         let Some((slot, locv)) = m.index.lookup(digest) else {
             return Ok(false);
         };
-        let loc = {
+        let looked = {
             let Meta { store, sb, .. } = &mut *m;
             let store = store.as_mut().ok_or(EIO)?;
-            let known = store.lookup(sb.item_root, locv)?.is_some();
-            let loc = Loc::decode(locv, sb.data_blocks).map_err(|_| EIO)?;
-            known.then_some(loc)
+            store.lookup_wide(sb.item_root, locv).map(|v| {
+                let share = v.map_or(Share::Stale, |v| Item::decode(&v).share(digest, self.opts.max_refs));
+                (share, Loc::decode(locv, sb.data_blocks))
+            })
         };
-        let Some(loc) = loc else {
-            // Stale entry (cannot happen while items remove theirs).
-            m.index.remove_if(slot, locv);
-            return Ok(false);
+        let (share, loc) = self.check_meta(&mut m, looked)?;
+        let loc = match (share, loc) {
+            (Share::Yes, Ok(loc)) => loc,
+            (Share::Full, _) => {
+                // The new copy replaces this entry in the index.
+                self.stats.refs_full.add(1, Relaxed);
+                return Ok(false);
+            }
+            _ => {
+                self.stats.stale_hits.add(1, Relaxed);
+                m.index.remove_if(slot, locv);
+                return Ok(false);
+            }
         };
         let r = self.item_get_locked(&mut m, loc);
         self.check_meta(&mut m, r)?;
-        Self::supersede_locked(&mut bin, lbn, lbn + 1);
-        drop(bin);
-        self.map_locked(&mut m, lbn, Some(loc)).map(|_| true)
+        self.map_locked(&mut m, lbn, Some(loc))?;
+        bin.supersede(lbn, lbn + 1);
+        Ok(true)
+    }
+
+    /// Fails the volume on a metadata error from `r`.
+    fn check_meta<T>(&self, m: &mut Meta, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            self.fail_locked(m, *e);
+        }
+        r
     }
 
     /// Takes one more reference on the item at `loc`.
@@ -1153,105 +1192,44 @@ impl Volume {
         let Meta { store, sb, .. } = m;
         let store = store.as_mut().ok_or(EIO)?;
         let locv = loc.encode();
-        let mut item = Item::decode(store.lookup(sb.item_root, locv)?.ok_or(EIO)?);
+        let mut item = Item::decode(&store.lookup_wide(sb.item_root, locv)?.ok_or(EIO)?);
         item.refs = item.refs.checked_add(1).ok_or(EOVERFLOW)?;
-        sb.item_root = store.insert(sb.item_root, locv, item.encode())?;
+        sb.item_root = store.insert_wide(sb.item_root, locv, &item.encode())?;
         Ok(())
     }
 
     /// Stores `data` raw in a new block and maps `lbn` to it.
     fn store_raw(&self, lbn: u64, data: &BlockBuf, digest: Option<[u8; dedup::DIGEST_LEN]>) -> Result {
-        let pbn = self.alloc()?;
+        let pbn = self.alloc(false)?;
         let ds = self.data_start.load(Relaxed);
         let w = self.data.write_block((ds + pbn) * SECTORS_PER_BLOCK, data, Default::default());
+        // Lock order: bin, then meta; the mapping supersedes the packer's
+        // fragments of the LBN in the same step (see `pack`).
+        let mut bin = self.bin.lock();
         let mut m = self.meta.lock();
         let r = match w {
             Ok(()) => {
                 let r = self.new_item_locked(&mut m, Loc::raw(pbn), digest.as_ref(), false, 1);
                 self.check_meta(&mut m, r)
                     .and_then(|_| self.map_locked(&mut m, lbn, Some(Loc::raw(pbn))))
+                    .inspect(|_| bin.supersede(lbn, lbn + 1))
             }
-            Err(e) => self.release_block_locked(&mut m, pbn).and(Err(e)),
+            Err(e) => {
+                self.stats.write_errors.add(1, Relaxed);
+                let _ = self.release_block_locked(&mut m, pbn);
+                Err(e)
+            }
         };
         self.alloc_done(&mut m);
         drop(m);
+        drop(bin);
         r
     }
 
-    /// Allocates a data block (refcount 1), counting it in flight until
-    /// [`Volume::alloc_done`]. Commits once to reclaim freed blocks before
-    /// failing with `ENOSPC`.
-    fn alloc(&self) -> Result<u64> {
-        let mut raise = false;
-        let r = (|| {
-            let mut m = self.meta.lock();
-            while m.commit_waiting {
-                self.meta_cv.wait(&mut m);
-            }
-            if m.mode != Mode::Normal {
-                return Err(EIO);
-            }
-            let mut retried = false;
-            loop {
-                let store = m.store.as_mut().ok_or(EIO)?;
-                match store.data_new_block() {
-                    Ok(b) => {
-                        let free = store.data_nr_free().unwrap_or(0);
-                        m.sb.phys_used += 1;
-                        m.inflight += 1;
-                        m.dirty = true;
-                        let lw = self.low_water(m.sb.data_blocks);
-                        if free < lw && !m.low_water_raised {
-                            m.low_water_raised = true;
-                            raise = true;
-                        }
-                        return Ok(b);
-                    }
-                    Err(e) if e == ENOSPC && !retried && !m.freed.is_empty() => {
-                        retried = true;
-                        self.commit_locked(&mut m)?;
-                    }
-                    Err(e) => {
-                        if e == ENOSPC {
-                            self.stats.enospc.add(1, Relaxed);
-                        } else {
-                            self.fail_locked(&mut m, e);
-                        }
-                        return Err(e);
-                    }
-                }
-            }
-        })();
-        if raise {
-            pr_warn!("vdo_qat: free data blocks below the low-water mark\n");
-            self.events.raise();
-        }
-        r
-    }
-
-    fn alloc_done(&self, m: &mut Meta) {
-        m.inflight = m.inflight.saturating_sub(1);
-        if m.inflight == 0 {
-            self.meta_cv.notify_all();
-        }
-    }
-
-    /// Drops the reference of a block allocated but never mapped.
-    fn release_block_locked(&self, m: &mut Meta, pbn: u64) -> Result {
-        let r = (|| {
-            let store = m.store.as_mut().ok_or(EIO)?;
-            if store.data_dec(pbn)? == 0 {
-                m.sb.phys_used = m.sb.phys_used.saturating_sub(1);
-                m.freed.push(pbn, GFP_KERNEL)?;
-            }
-            Ok(())
-        })();
-        self.check_meta(m, r)
-    }
-
-    /// Creates the item record of a stored copy (one reference), indexes
-    /// its digest; `extra_ref` takes one more data-block reference (the
-    /// second and later fragments of a packed block).
+    /// Creates the item record of a stored copy (`refs` references, the
+    /// fingerprint of `digest`), indexes its digest; `extra_ref` takes one
+    /// more data-block reference (the second and later fragments of a
+    /// packed block).
     fn new_item_locked(
         &self,
         m: &mut Meta,
@@ -1260,6 +1238,9 @@ impl Volume {
         extra_ref: bool,
         refs: u32,
     ) -> Result {
+        if m.mode != Mode::Normal {
+            return Err(EIO);
+        }
         let Meta {
             store, sb, index, ..
         } = m;
@@ -1267,13 +1248,14 @@ impl Volume {
         if extra_ref {
             store.data_inc(loc.pbn)?;
         }
-        let slot = match digest {
-            Some(d) => index.insert(d, loc.encode()).map_or(0, |s| s + 1),
-            None => 0,
+        if let Some(d) = digest {
+            index.insert(d, loc.encode());
+        }
+        let item = Item {
+            refs,
+            ..Item::new(digest)
         };
-        // The LBNs that `map_locked` maps next.
-        let item = Item { refs, slot };
-        sb.item_root = store.insert(sb.item_root, loc.encode(), item.encode())?;
+        sb.item_root = store.insert_wide(sb.item_root, loc.encode(), &item.encode())?;
         sb.items += 1;
         Ok(())
     }
@@ -1281,6 +1263,9 @@ impl Volume {
     /// Points `lbn` at `loc` (whose item already counts this reference),
     /// or unmaps it; releases the previous mapping's reference.
     fn map_locked(&self, m: &mut Meta, lbn: u64, loc: Option<Loc>) -> Result {
+        if m.mode != Mode::Normal {
+            return Err(EIO);
+        }
         // Any metadata error, even ENOSPC, may leave a half-made update:
         // never commit it (dm-thin aborts the transaction likewise).
         let r = Self::map_inner(m, lbn, loc);
@@ -1318,317 +1303,79 @@ impl Volume {
         Ok(())
     }
 
-    /// Sets the mapping of `lbn` (no new item).
+    /// Sets the mapping of `lbn` (no new item), superseding the packer's
+    /// fragments of it in the same step.
     fn set_mapping(&self, lbn: u64, loc: Option<Loc>) -> Result {
+        let mut bin = self.bin.lock();
         let mut m = self.meta.lock();
-        if m.mode != Mode::Normal {
-            return Err(EIO);
-        }
         self.map_locked(&mut m, lbn, loc)
+            .inspect(|_| bin.supersede(lbn, lbn + 1))
     }
 
-    /// Marks the bin's fragments of LBNs `[b0, b1)` superseded.
-    fn supersede(&self, b0: u64, b1: u64) {
-        Self::supersede_locked(&mut self.bin.lock(), b0, b1);
-    }
-
-    fn supersede_locked(bin: &mut Bin, b0: u64, b1: u64) {
-        for f in bin.frags.iter_mut() {
-            if f.lbn >= b0 && f.lbn < b1 {
-                f.superseded = true;
-            }
-        }
-    }
-
-    /// Reads LBN `lbn` from the bin, if a live fragment of it is there.
-    fn read_from_bin(&self, lbn: u64, out: &mut BlockBuf, inf: &mut Inflater) -> Option<Result> {
-        let bin = self.bin.lock();
-        let f = bin.frags.iter().rev().find(|f| f.lbn == lbn && !f.superseded)?;
-        let src = f.dup_of.and_then(|i| bin.frags.get(i)).unwrap_or(f);
-        let loc = Loc {
-            pbn: 0,
-            offset: src.offset,
-            len: src.len,
-        };
-        Some(self.decode_fragment(&bin.buf, loc, out, inf))
-    }
-
-    /// Adds the fragment whose member starts `member` to the bin (writing
-    /// the bin first if it does not fit); with `fua`, writes the bin and
-    /// commits.
-    fn add_to_bin(&self, member: &[u8], mut frag: Frag, fua: bool) -> Result {
-        let len = usize::from(frag.len);
-        let member = member.get(..len).ok_or(EIO)?;
-        let mut bin = self.bin.lock();
-        Self::supersede_locked(&mut bin, frag.lbn, frag.lbn + 1);
-        let mut dup = frag.digest.and_then(|d| {
-            bin.frags
-                .iter()
-                .position(|f| f.dup_of.is_none() && f.digest == Some(d))
-        });
-        if bin.frags.len() >= format::MAX_FRAGMENTS || (dup.is_none() && bin.used + len > BLOCK) {
-            self.write_bin(&mut bin);
-            dup = None;
-        }
-        if let Some(i) = dup {
-            self.stats.dedup_hits.add(1, Relaxed);
-            frag.dup_of = Some(i);
-        } else {
-            self.stats.compressed.add(1, Relaxed);
-            let at = bin.used;
-            bin.buf[at..at + len].copy_from_slice(member);
-            frag.offset = at as u16;
-            bin.used += len;
-        }
-        // Capacity for MAX_FRAGMENTS was reserved at creation.
-        bin.frags.push(frag, GFP_KERNEL)?;
-        if fua {
-            self.write_bin(&mut bin);
-            drop(bin);
-            return self.flush();
-        }
-        Ok(())
-    }
-
-    /// Writes the bin if it holds anything.
-    pub fn close_bin(&self) {
-        let mut bin = self.bin.lock();
-        self.write_bin(&mut bin);
-    }
-
-    /// Makes every acknowledged write durable: writes the bin, commits.
+    /// Makes every acknowledged write durable: writes the open bin (its
+    /// writes are not acknowledged yet, but a flush should not leave them
+    /// waiting), then commits.
     ///
     /// # Errors
     ///
-    /// A failed bin write since the last flush (acknowledged data was
-    /// lost), or [`Volume::commit`]'s errors.
+    /// [`Volume::commit`]'s errors.
     pub fn flush(&self) -> Result {
-        let failed = {
-            let mut bin = self.bin.lock();
-            self.write_bin(&mut bin);
-            bin.failed.take()
-        };
-        self.commit()?;
-        failed.map_or(Ok(()), Err)
+        self.write_bin();
+        self.commit()
     }
 
-    /// Writes the bin's block and maps its live fragments; empties it.
-    fn write_bin(&self, bin: &mut Bin) {
-        if bin.frags.is_empty() {
-            return;
-        }
-        // References each stored fragment gets: its own LBN unless
-        // superseded, plus live duplicates.
-        let mut users = [0u32; format::MAX_FRAGMENTS];
-        for (i, f) in bin.frags.iter().enumerate() {
-            if !f.superseded {
-                let o = f.dup_of.unwrap_or(i);
-                if let Some(u) = users.get_mut(o) {
-                    *u += 1;
-                }
-            }
-        }
-        if users.iter().any(|&u| u > 0) {
-            if let Err(e) = self.write_bin_block(bin, &users) {
-                pr_err!(
-                    "vdo_qat: cannot write a packed block (error {}): {} acknowledged writes lost\n",
-                    e.to_errno(),
-                    users.iter().sum::<u32>()
-                );
-                bin.failed = Some(e);
-            }
-        }
-        bin.frags.clear();
-        bin.used = 0;
-    }
-
-    fn write_bin_block(&self, bin: &mut Bin, users: &[u32; format::MAX_FRAGMENTS]) -> Result {
-        let pbn = self.alloc()?;
-        let used = bin.used;
-        bin.buf[used..].fill(0);
-        let ds = self.data_start.load(Relaxed);
-        let w = self
-            .data
-            .write_block((ds + pbn) * SECTORS_PER_BLOCK, &bin.buf, Default::default());
-        let mut m = self.meta.lock();
-        let r = match w {
-            Ok(()) => (|| {
-                let mut first = true;
-                for (i, f) in bin.frags.iter().enumerate() {
-                    let n = users.get(i).copied().unwrap_or(0);
-                    if f.dup_of.is_some() || n == 0 {
-                        continue;
-                    }
-                    let loc = Loc {
-                        pbn,
-                        offset: f.offset,
-                        len: f.len,
-                    };
-                    let r = self.new_item_locked(&mut m, loc, f.digest.as_ref(), !first, n);
-                    self.check_meta(&mut m, r)?;
-                    first = false;
-                    for g in bin.frags.iter() {
-                        let live = !g.superseded;
-                        if live && (core::ptr::eq(g, f) || g.dup_of == Some(i)) {
-                            self.map_locked(&mut m, g.lbn, Some(loc))?;
-                        }
-                    }
-                }
-                Ok(())
-            })(),
-            Err(e) => self.release_block_locked(&mut m, pbn).and(Err(e)),
-        };
-        self.alloc_done(&mut m);
-        drop(m);
-        self.stats.packed_blocks.add(1, Relaxed);
-        r
-    }
-
+    /// Unmaps the whole blocks of a discard bio, [`DISCARD_CHUNK`] blocks
+    /// per hold of the metadata lock, then commits and passes the freed
+    /// blocks down.
     fn discard_bio(&self, bio: &OwnedBio<'static>) -> Result {
         let s = bio.sector().checked_sub(self.begin).ok_or(EIO)?;
         let e = s + u64::from(bio.sectors());
         // Only whole blocks are unmapped.
         let b0 = s.div_ceil(SECTORS_PER_BLOCK);
-        let b1 = e / SECTORS_PER_BLOCK;
+        let b1 = (e / SECTORS_PER_BLOCK).min(self.logical());
+        let mut c0 = b0;
+        while c0 < b1 {
+            let c1 = b1.min(c0.saturating_add(DISCARD_CHUNK));
+            self.discard_range(c0, c1)?;
+            c0 = c1;
+        }
         if b0 >= b1 {
             return Ok(());
         }
-        self.supersede(b0, b1);
-        {
-            let mut m = self.meta.lock();
-            if m.mode != Mode::Normal {
-                return Err(EIO);
-            }
-            let r = (|| {
-                let Meta {
-                    store,
-                    sb,
-                    index,
-                    freed,
-                    dirty,
-                    ..
-                } = &mut *m;
-                let store = store.as_mut().ok_or(EIO)?;
-                let mut sbc = *sb;
-                let mut root = sb.map_root;
-                let n = store.remove_range(&mut root, b0, b1, |st, v| {
-                    put_item(st, &mut sbc, index, freed, v)
-                })?;
-                sbc.map_root = root;
-                sbc.mapped = sbc.mapped.saturating_sub(n);
-                *sb = sbc;
-                *dirty = true;
-                Ok(())
-            })();
-            if let Err(e) = r {
-                self.fail_locked(&mut m, e);
-                return Err(e);
-            }
-        }
-        // Pass the freed blocks down now.
         self.commit()
     }
 
-    /// Writes the bin and commits if there is anything to make durable and
-    /// the last commit is at least [`COMMIT_PERIOD_MS`] old.
-    fn commit_if_stale(&self) {
-        let due = {
-            let m = self.meta.lock();
-            m.last_commit.elapsed().as_millis() >= COMMIT_PERIOD_MS
-        };
-        if due {
-            // A failed bin write stays recorded for the next real flush.
-            self.close_bin();
-            let _ = self.commit();
-        }
-    }
-
-    /// Commits the metadata transaction (waits for in-flight allocations).
-    ///
-    /// # Errors
-    ///
-    /// `EIO` in read-only mode or on a failed commit (which makes the
-    /// volume read-only).
-    pub fn commit(&self) -> Result {
+    /// Unmaps LBNs `[b0, b1)` in one hold of the metadata lock.
+    fn discard_range(&self, b0: u64, b1: u64) -> Result {
+        let mut bin = self.bin.lock();
+        bin.supersede(b0, b1);
         let mut m = self.meta.lock();
-        self.commit_locked(&mut m)
-    }
-
-    fn commit_locked(&self, m: &mut kernel::sync::MutexGuard<'_, Meta>) -> Result {
-        while m.inflight > 0 {
-            m.commit_waiting = true;
-            self.meta_cv.wait(m);
-        }
-        m.commit_waiting = false;
-        self.meta_cv.notify_all();
-        if !m.dirty {
-            return Ok(());
-        }
+        drop(bin);
         if m.mode != Mode::Normal {
             return Err(EIO);
         }
-        let Meta { store, sb, .. } = &mut **m;
-        let Some(store) = store.as_mut() else {
-            return Err(EIO);
-        };
-        sb.generation += 1;
-        let sbc = *sb;
-        let r = store.commit(|b, mr, dr| {
-            b[16..].fill(0);
-            sbc.encode(b);
-            Superblock::encode_roots(b, mr, dr);
-        });
-        if let Err(e) = r {
-            self.fail_locked(m, e);
-            return Err(EIO);
-        }
-        self.stats.commits.add(1, Relaxed);
-        m.last_commit = Instant::now();
-        m.dirty = false;
-        m.epoch += 1;
-        // Freed blocks become allocatable now; discard them on the data
-        // device before anything can reuse them (we hold the lock).
-        let ds = self.data_start.load(Relaxed);
-        let mut freed = core::mem::take(&mut m.freed);
-        // A block freed and allocated again in the same transaction holds
-        // live data now: keep only those still free.
-        if let Some(store) = m.store.as_mut() {
-            freed.retain(|b| matches!(store.data_count(*b), Ok(0)));
-        }
-        freed.sort_unstable();
-        let mut i = 0;
-        while i < freed.len() {
-            let start = freed[i];
-            let mut j = i + 1;
-            while j < freed.len() && freed[j] == freed[j - 1] + 1 {
-                j += 1;
-            }
-            let n = (j - i) as u64;
-            if self
-                .data
-                .discard((ds + start) * SECTORS_PER_BLOCK, n * SECTORS_PER_BLOCK)
-                .is_ok()
-            {
-                self.stats.discards_passed.add(n, Relaxed);
-            }
-            i = j;
-        }
-        freed.clear();
-        m.freed = freed;
-        Ok(())
-    }
-
-    /// Enters read-only mode after metadata error `e`.
-    fn fail_locked(&self, m: &mut Meta, e: Error) {
-        if m.mode == Mode::Normal {
-            pr_err!(
-                "vdo_qat: metadata operation failed (error {}): volume is now read-only\n",
-                e.to_errno()
-            );
-            m.mode = Mode::ReadOnly;
-            self.read_only.store(true, Relaxed);
-            m.sb.flags |= format::FLAG_READ_ONLY;
-        }
+        let r = (|| {
+            let Meta {
+                store,
+                sb,
+                index,
+                freed,
+                dirty,
+                ..
+            } = &mut *m;
+            let store = store.as_mut().ok_or(EIO)?;
+            let mut sbc = *sb;
+            let mut root = sb.map_root;
+            let n = store.remove_range(&mut root, b0, b1, |st, v| {
+                put_item(st, &mut sbc, index, freed, v)
+            })?;
+            sbc.map_root = root;
+            sbc.mapped = sbc.mapped.saturating_sub(n);
+            *sb = sbc;
+            *dirty = true;
+            Ok(())
+        })();
+        self.check_meta(&mut m, r)
     }
 
     /// Sets dedup on or off.
@@ -1657,6 +1404,11 @@ impl Volume {
             (true, Mode::ReadOnly) => "read-only",
         };
         let lw = if m.low_water_raised { "low" } else { "ok" };
+        let nc = if sb.flags & format::FLAG_NEEDS_CHECK != 0 {
+            "needs_check"
+        } else {
+            "-"
+        };
         drop(m);
         write!(
             out,
@@ -1673,12 +1425,13 @@ impl Volume {
         let e = &self.engine;
         write!(
             out,
-            " {} {} {} {} {}",
+            " {} {} {} {} {} {}",
             e.stats.offloaded.load(Relaxed),
             e.stats.fallback.load(Relaxed),
             lw,
             e.policy().name(),
-            e.health().name()
+            e.health().name(),
+            nc
         )
     }
 
@@ -1696,7 +1449,9 @@ impl Volume {
             out,
             "reads={} writes={} flushes={} fua={} discards={} partial_writes={} zero_blocks={} \
              dedup_hits={} compressed={} raw={} packed_blocks={} crc_errors={} enospc={} \
-             commits={} discards_passed={} compress_errors={} read_retries={} offloaded={} \
+             commits={} discards_passed={} compress_errors={} read_retries={} \
+             stale_hits={} refs_full={} packed_failed={} write_errors={} aborts={} \
+             needs_check={} max_refs={} commit_period_ms={} offloaded={} \
              sw_compressed={} fallback={} accel_errors={} accel_timeouts={} accel_overflows={} \
              skipped={} probes={} probes_ok={} accel={} \
              mapped={} items={} phys_used={} data_blocks={} logical_blocks={} \
@@ -1719,6 +1474,14 @@ impl Volume {
             s.discards_passed.load(Relaxed),
             s.compress_errors.load(Relaxed),
             s.read_retries.load(Relaxed),
+            s.stale_hits.load(Relaxed),
+            s.refs_full.load(Relaxed),
+            s.packed_failed.load(Relaxed),
+            s.write_errors.load(Relaxed),
+            s.aborts.load(Relaxed),
+            u32::from(sb.flags & format::FLAG_NEEDS_CHECK != 0),
+            self.opts.max_refs,
+            self.opts.commit_period_ms,
             e.offloaded.load(Relaxed),
             e.software.load(Relaxed),
             e.fallback.load(Relaxed),
@@ -1764,7 +1527,7 @@ impl Volume {
             }
             Some(v) => {
                 let loc = Loc::decode(v, sb.data_blocks).map_err(|_| EIO)?;
-                let it = Item::decode(store.lookup(sb.item_root, v)?.ok_or(EIO)?);
+                let it = Item::decode(&store.lookup_wide(sb.item_root, v)?.ok_or(EIO)?);
                 let _ = write!(
                     out,
                     "{} {} {} {}",
@@ -1779,8 +1542,14 @@ impl Volume {
     }
 }
 
-/// Age of the last commit after which an idle volume commits.
-const COMMIT_PERIOD_MS: i64 = 1000;
+/// Most LBNs a discard unmaps per hold of the metadata lock.
+const DISCARD_CHUNK: u64 = 4096;
+
+impl Tick for Volume {
+    fn tick(&self) {
+        self.periodic();
+    }
+}
 
 /// Where a write's data went.
 enum Placed {
@@ -1799,20 +1568,20 @@ fn put_item(
     locv: u64,
 ) -> Result {
     let loc = Loc::decode(locv, sb.data_blocks).map_err(|_| EIO)?;
-    let Some(iv) = store.lookup(sb.item_root, locv)? else {
+    let Some(iv) = store.lookup_wide(sb.item_root, locv)? else {
         pr_err!("vdo_qat: mapping to PBN {} has no item record\n", loc.pbn);
         return Err(EIO);
     };
-    let mut item = Item::decode(iv);
+    let mut item = Item::decode(&iv);
     if item.refs > 1 {
         item.refs -= 1;
-        sb.item_root = store.insert(sb.item_root, locv, item.encode())?;
+        sb.item_root = store.insert_wide(sb.item_root, locv, &item.encode())?;
         return Ok(());
     }
-    sb.item_root = store.remove(sb.item_root, locv)?;
+    sb.item_root = store.remove_wide(sb.item_root, locv)?;
     sb.items = sb.items.saturating_sub(1);
-    if item.slot != 0 {
-        index.remove_if(item.slot - 1, locv);
+    if item.flags & format::ITEM_HAS_FP != 0 {
+        index.remove_loc(item.fp, locv);
     }
     if store.data_dec(loc.pbn)? == 0 {
         sb.phys_used = sb.phys_used.saturating_sub(1);

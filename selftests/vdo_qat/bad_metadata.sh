@@ -1,12 +1,16 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Corrupt metadata on disk: never an oops. A damaged block map root loads,
-# then reads fail with EIO and the first write turns the volume read-only
-# (status shows it); damaged space maps make the load fail with a message.
+# then the first read fails with EIO and turns the volume read-only at
+# once (status shows it, writes fail), and needs_check is recorded on the
+# device: the volume comes back read-only when created again (issue 13,
+# defect 3: before, a metadata error on the read path changed nothing and
+# read-only mode was never persisted). Damaged space maps make the load
+# fail with a message.
 . "$(dirname "$0")/../lib.sh"
 
 ktap_print_header
-ktap_set_plan 9
+ktap_set_plan 12
 trap 'dmsetup remove vqm 2>/dev/null; cleanup_loops; rmmod vdo_qat 2>/dev/null' EXIT
 dmesg_mark
 all_mark=$DMESG_MARK
@@ -39,9 +43,13 @@ cp "$(losetup -nO BACK-FILE "$LOOP")" "$VQ_TMP/pristine"
 flip "$MAP_ROOT"
 check "a volume with a corrupt block map root still loads" mk
 check "reading a mapped block fails with EIO" fails dd if=$DEV of=/dev/null bs=4k count=1 iflag=direct status=none
+eq "the read error made the volume read-only" read-only "$(dmsetup status vqm | cut -d' ' -f4)"
 check "a write fails" fails dd if=/dev/zero of=$DEV bs=4k count=1 seek=300 oflag=direct status=none
-eq "the volume is read-only" read-only "$(dmsetup status vqm | cut -d' ' -f4)"
 check "read-only logged" bash -c "dmesg | grep -q 'volume is now read-only'"
+dmsetup remove vqm
+check "created again: it loads" mk
+eq "created again: still read-only" read-only "$(dmsetup status vqm | cut -d' ' -f4)"
+eq "created again: needs_check in status" needs_check "$(dmsetup status vqm | cut -d' ' -f17)"
 dmsetup remove vqm
 
 # Damage every metadata block but the superblock: the load fails cleanly.

@@ -25,11 +25,13 @@ status() { dmsetup status vq0 | cut -d' ' -f4-; }
 check "create on a zeroed device formats it" mk
 check "format logged" bash -c "dmesg | grep -q 'vdo_qat: 253:[0-9]*: formatted: 16384 blocks, 512 for metadata'"
 eq "table line" "0 $LEN vdo_qat $MAJMIN $LEN 6 compression auto dedup on index_memory 16" "$(dmsetup table vq0)"
-eq "status of an empty volume" "normal 0 65536 0 15872 0 0 deflate-generic 0 0 ok auto absent" "$(status)"
+eq "status of an empty volume" "normal 0 65536 0 15872 0 0 deflate-generic 0 0 ok auto absent -" "$(status)"
 eq "never-written blocks read as zeros" "$(head -c 1048576 /dev/zero | sha)" \
 	"$(dd if=$DEV bs=1M count=1 skip=100 iflag=direct status=none | sha)"
 
-# Crafted pattern, one O_DIRECT write at a time (python3: aligned buffers):
+# Crafted pattern (python3: aligned buffers), LBN 0-15 one O_DIRECT write
+# at a time, LBN 16-31 in one 64 KiB O_DIRECT write (16 bios in flight at
+# once, so their fragments share packed blocks):
 #  LBN 0-7   the same compressible block A   -> 1 fragment + 7 dedup hits
 #  LBN 8-11  the same random block B         -> 1 raw block + 3 dedup hits
 #  LBN 12-15 zeros                            -> 4 zero blocks, unmapped
@@ -45,9 +47,12 @@ A, B, Z = text(1), rnd.randbytes(4096), bytes(4096)
 blocks = [A] * 8 + [B] * 4 + [Z] * 4 + [text(100 + i) for i in range(16)]
 fd = os.open(dev, os.O_RDWR | os.O_DIRECT)
 buf = mmap.mmap(-1, 4096)
-for i, b in enumerate(blocks):
+for i, b in enumerate(blocks[:16]):
     buf[:] = b
     os.pwritev(fd, [buf], i * 4096)
+big = mmap.mmap(-1, 16 * 4096)
+big[:] = b"".join(blocks[16:])
+os.pwritev(fd, [big], 16 * 4096)
 os.fsync(fd)
 open(out, "wb").write(b"".join(blocks))
 EOF
@@ -57,11 +62,12 @@ eq "exact counters of the crafted pattern" \
 	"writes=32 zero_blocks=4 dedup_hits=10 compressed=17 raw=1 mapped=28 items=18 " \
 	"$(stats 'writes|zero_blocks|dedup_hits|compressed|raw|mapped|items')"
 # 17 fragments of ~1.1 KiB (2 bits per byte) pack 3 to a block: 6 blocks,
-# plus 1 raw block.
+# plus 1 raw block (7 if the 64 KiB write's bios reach the packer in
+# another order than their LBNs, which can leave a little room unused).
 phys=$(dm_stat vq0 phys_used)
-check "17 fragments packed 3 to a block (+1 raw): phys_used=$phys" test "$phys" -le 8 -a "$phys" -ge 6
+check "17 fragments packed 3 to a block (+1 raw): phys_used=$phys" test "$phys" -le 8 -a "$phys" -ge 7
 eq "status: 28 LBNs mapped, dedup saved 10, compression saved $((18 - phys))" \
-	"normal 28 65536 $phys 15872 10 $((18 - phys)) deflate-generic 0 0 ok auto absent" "$(status)"
+	"normal 28 65536 $phys 15872 10 $((18 - phys)) deflate-generic 0 0 ok auto absent -" "$(status)"
 eq "pattern reads back (sha256)" "$(sha <"$VQ_TMP/expect")" \
 	"$(dd if=$DEV bs=4k count=32 iflag=direct status=none | sha)"
 eq "map message: LBN 0 is a fragment shared 8 times" 8 "$(dmsetup message vq0 0 map 0 | cut -d' ' -f4)"

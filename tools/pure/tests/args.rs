@@ -98,6 +98,10 @@ fn malformed_lines() {
         ("/dev/loop0 8 2 metadata_blocks 511", OutOfRange, 5),
         ("/dev/loop0 8 0 trailing", TooMany, 4),
         ("/dev/loop0 8 1 dedup", Missing, 5),
+        ("/dev/loop0 8 2 commit_period 9", OutOfRange, 5),
+        ("/dev/loop0 8 2 commit_period 600001", OutOfRange, 5),
+        ("/dev/loop0 8 2 commit_period 1s", Invalid, 5),
+        ("/dev/loop0 8 4 commit_period 10 commit_period 10", Duplicate, 6),
     ];
     for &(line, kind, pos) in cases {
         assert_eq!(parse(line, 8), Err((kind, pos)), "line {line:?}");
@@ -112,6 +116,33 @@ fn table_round_trip() {
         "7:0 2048 8 compression off dedup on index_memory 16 low_water 100"
     );
     assert_eq!(parse(&t, 2048), parse("7:0 2048 4 compression off low_water 100", 2048));
+}
+
+/// `commit_period <ms>` (issue 13, defect 6): parsed, defaulted, written
+/// back by `dmsetup table`, and re-parsed to the same value.
+#[test]
+fn commit_period_feature() {
+    let owned = words("7:0 16 2 commit_period 250");
+    let refs: Vec<&CStr> = owned.iter().map(|c| c.as_c_str()).collect();
+    let c = Config::parse(Args::new(&refs), 16).unwrap();
+    assert_eq!((c.commit_period_ms, c.commit_period()), (Some(250), 250));
+    let owned = words("7:0 16");
+    let refs: Vec<&CStr> = owned.iter().map(|c| c.as_c_str()).collect();
+    let c = Config::parse(Args::new(&refs), 16).unwrap();
+    assert_eq!((c.commit_period_ms, c.commit_period()), (None, 1000));
+    for ms in [10u32, 600_000] {
+        let line = format!("7:0 16 2 commit_period {ms}");
+        assert_eq!(
+            table(&line, 16),
+            format!("7:0 16 8 compression auto dedup on index_memory 16 commit_period {ms}")
+        );
+    }
+    let t = table("7:0 2048 4 low_water 7 commit_period 30", 2048);
+    assert_eq!(
+        t,
+        "7:0 2048 10 compression auto dedup on index_memory 16 low_water 7 commit_period 30"
+    );
+    assert_eq!(parse(&t, 2048), parse("7:0 2048 4 low_water 7 commit_period 30", 2048));
 }
 
 #[test]

@@ -3,7 +3,10 @@
 
 use proptest::prelude::*;
 use vq_pure::vdo_qat_dedup::{slots_for_mib, Index, Slot, WAYS};
-use vq_pure::vdo_qat_format::{has_magic, Item, Loc, SbError, Superblock, BLOCK, MAX_PBN};
+use vq_pure::vdo_qat_format::{
+    fingerprint, has_magic, Item, Loc, SbError, Share, Superblock, BLOCK, FLAG_NEEDS_CHECK,
+    ITEM_HAS_FP, MAX_PBN, VERSION,
+};
 
 fn sb() -> Superblock {
     Superblock {
@@ -39,8 +42,12 @@ fn superblock_rejections() {
     let mut b = [0u8; BLOCK];
     assert_eq!(Superblock::decode(&b, 16384), Err(SbError::BadMagic));
     sb().encode(&mut b);
-    b[24] = 2;
-    assert_eq!(Superblock::decode(&b, 16384), Err(SbError::BadVersion(2)));
+    assert_eq!(VERSION, 2);
+    // Version 1 (items without fingerprints) is refused, as is a newer one.
+    b[24] = 1;
+    assert_eq!(Superblock::decode(&b, 16384), Err(SbError::BadVersion(1)));
+    b[24] = 3;
+    assert_eq!(Superblock::decode(&b, 16384), Err(SbError::BadVersion(3)));
     let cases: [(fn(&mut Superblock), &str); 6] = [
         (|s| s.data_start = 1, "data region"),
         (|s| s.data_blocks = 0, "data region"),
@@ -60,6 +67,55 @@ fn superblock_rejections() {
     let mut b = [0u8; BLOCK];
     sb().encode(&mut b);
     assert!(Superblock::decode(&b, 16383).is_err());
+}
+
+#[test]
+fn needs_check_flag_survives_encoding() {
+    let mut s = sb();
+    s.flags = FLAG_NEEDS_CHECK;
+    let mut b = [0u8; BLOCK];
+    s.encode(&mut b);
+    assert_eq!(Superblock::decode(&b, 16384).map(|x| x.flags), Ok(FLAG_NEEDS_CHECK));
+}
+
+/// The item record layout (16 bytes, little-endian) and the fingerprint.
+#[test]
+fn item_layout_and_share() {
+    let d: [u8; 32] = core::array::from_fn(|i| i as u8 + 1);
+    assert_eq!(fingerprint(&d), u64::from_le_bytes([1, 2, 3, 4, 5, 6, 7, 8]));
+    let it = Item::new(Some(&d));
+    assert_eq!((it.refs, it.flags, it.fp), (1, ITEM_HAS_FP, fingerprint(&d)));
+    let mut e = [0u8; 16];
+    e[0] = 1;
+    e[4] = 1;
+    e[8..16].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(it.encode(), e);
+    // refs == max: a new copy is stored (dedup_max_refs, issue 13 defect 5).
+    let full = Item { refs: 3, ..it };
+    assert_eq!(full.share(&d, 3), Share::Full);
+    assert_eq!(full.share(&d, 4), Share::Yes);
+    assert_eq!(Item { refs: u32::MAX, ..it }.share(&d, u32::MAX), Share::Full);
+    // Another block's record at the location the index names: stale.
+    let mut other = d;
+    other[0] ^= 1;
+    assert_eq!(Item::new(Some(&other)).share(&d, 10), Share::Stale);
+}
+
+/// The index drops an entry by fingerprint and location, and empties
+/// completely (issue 13 defect 2: the index never outlives its metadata).
+#[test]
+fn dedup_index_remove_loc_and_clear() {
+    let mut idx = Index::new(vec![Slot::default(); WAYS * 4]);
+    let d = |x: u8| -> [u8; 32] { core::array::from_fn(|i| x.wrapping_add(i as u8)) };
+    idx.insert(&d(1), 100).unwrap();
+    idx.insert(&d(2), 200).unwrap();
+    idx.remove_loc(fingerprint(&d(1)), 999);
+    assert_eq!(idx.lookup(&d(1)).map(|x| x.1), Some(100));
+    idx.remove_loc(fingerprint(&d(1)), 100);
+    assert_eq!(idx.lookup(&d(1)), None);
+    assert_eq!(idx.lookup(&d(2)).map(|x| x.1), Some(200));
+    idx.clear();
+    assert_eq!((idx.used(), idx.lookup(&d(2))), (0, None));
 }
 
 #[test]
@@ -103,9 +159,26 @@ proptest! {
     }
 
     #[test]
-    fn item_round_trip(refs in any::<u32>(), slot in any::<u32>()) {
-        let i = Item { refs, slot };
-        prop_assert_eq!(Item::decode(i.encode()), i);
+    fn item_round_trip(refs in any::<u32>(), flags in any::<u32>(), fp in any::<u64>()) {
+        let i = Item { refs, flags, fp };
+        prop_assert_eq!(Item::decode(&i.encode()), i);
+    }
+
+    /// A hit is shared only if the record's fingerprint is the digest's and
+    /// there is room for a reference; never for other content.
+    #[test]
+    fn item_share_model(a in any::<[u8; 32]>(), b in any::<[u8; 32]>(), refs in 1u32..10, max in 1u32..10) {
+        let mut it = Item::new(Some(&a));
+        it.refs = refs;
+        let want = if refs >= max { Share::Full } else { Share::Yes };
+        prop_assert_eq!(it.share(&a, max), want);
+        if fingerprint(&a) != fingerprint(&b) {
+            prop_assert_eq!(it.share(&b, max), Share::Stale);
+        }
+        // A copy stored without a digest is never shared.
+        let mut nofp = Item::new(None);
+        nofp.refs = refs;
+        prop_assert_eq!(nofp.share(&a, max), Share::Stale);
     }
 
     /// Superblock decoding of arbitrary bytes never panics.
