@@ -22,7 +22,10 @@
 //!   - `metadata_blocks <4 KiB blocks>`: metadata region size, used only
 //!     when formatting (default: 1/32 of the device, at least 512);
 //!   - `commit_period <ms>`: how often the metadata is committed while
-//!     anything is uncommitted, 10..=600000 (default 1000, as dm-thin).
+//!     anything is uncommitted, 10..=600000 (default 1000, as dm-thin);
+//!   - `max_refs <n>`: most LBNs one stored copy may be shared by,
+//!     2..=4294967295 (default 4294967295); a write of the same content
+//!     after that stores a new copy.
 //!
 //! See `Documentation/admin-guide/vdo_qat.rst`.
 
@@ -44,6 +47,8 @@ pub const DEFAULT_COMMIT_PERIOD_MS: u32 = 1000;
 pub const MIN_COMMIT_PERIOD_MS: u64 = 10;
 /// Longest commit period, milliseconds.
 pub const MAX_COMMIT_PERIOD_MS: u64 = 600_000;
+/// Default (and largest) number of LBNs one stored copy may be shared by.
+pub const DEFAULT_MAX_REFS: u32 = u32::MAX;
 
 /// How new blocks are compressed (QZFS's algorithm checker; see
 /// `Documentation/admin-guide/vdo_qat.rst`).
@@ -119,6 +124,8 @@ pub struct Config<'a> {
     pub metadata_blocks: Option<u64>,
     /// Commit period, milliseconds; `None`: [`DEFAULT_COMMIT_PERIOD_MS`].
     pub commit_period_ms: Option<u32>,
+    /// Most LBNs per stored copy; `None`: [`DEFAULT_MAX_REFS`].
+    pub max_refs: Option<u32>,
 }
 
 fn on_off(args: &mut Args<'_>, what: &'static str) -> Result<bool, ArgError> {
@@ -160,6 +167,7 @@ impl<'a> Config<'a> {
             low_water: None,
             metadata_blocks: None,
             commit_period_ms: None,
+            max_refs: None,
         };
         let mut opts = args.group("feature argument count", MAX_FEATURE_ARGS)?;
         let mut seen = 0u32;
@@ -172,6 +180,7 @@ impl<'a> Config<'a> {
                 "low_water" => 8,
                 "metadata_blocks" => 16,
                 "commit_period" => 32,
+                "max_refs" => 64,
                 _ => return Err(opts.error_at_previous("feature", ArgErrorKind::Unknown)),
             };
             if seen & bit != 0 {
@@ -190,6 +199,10 @@ impl<'a> Config<'a> {
                 }
                 "low_water" => {
                     c.low_water = Some(opts.next_u64("low_water (4 KiB blocks)", 0, u64::MAX)?)
+                }
+                "max_refs" => {
+                    let n = opts.next_u64("max_refs", 2, u64::from(u32::MAX))?;
+                    c.max_refs = Some(n as u32)
                 }
                 "commit_period" => {
                     let ms = opts.next_u64(
@@ -229,12 +242,18 @@ impl<'a> Config<'a> {
         self.commit_period_ms.unwrap_or(DEFAULT_COMMIT_PERIOD_MS)
     }
 
+    /// The most LBNs one stored copy may be shared by.
+    pub fn max_refs(&self) -> u32 {
+        self.max_refs.unwrap_or(DEFAULT_MAX_REFS)
+    }
+
     /// Writes the table line for `dmsetup table` (re-loadable as is).
     pub fn write_table(&self, out: &mut impl Write, dev_name: &str) -> fmt::Result {
         let onoff = |b: bool| if b { "on" } else { "off" };
         let nfeat = 6 + if self.low_water.is_some() { 2 } else { 0 }
             + if self.metadata_blocks.is_some() { 2 } else { 0 }
-            + if self.commit_period_ms.is_some() { 2 } else { 0 };
+            + if self.commit_period_ms.is_some() { 2 } else { 0 }
+            + if self.max_refs.is_some() { 2 } else { 0 };
         write!(
             out,
             "{} {} {} compression {} dedup {} index_memory {}",
@@ -253,6 +272,9 @@ impl<'a> Config<'a> {
         }
         if let Some(p) = self.commit_period_ms {
             write!(out, " commit_period {}", p)?;
+        }
+        if let Some(n) = self.max_refs {
+            write!(out, " max_refs {}", n)?;
         }
         Ok(())
     }

@@ -37,12 +37,6 @@ module! {
     authors: ["vdo_qat developers"],
     description: "Deduplicating, gzip-compressing device-mapper target with QAT offload",
     license: "GPL",
-    params: {
-        dedup_max_refs: u32 {
-            default: u32::MAX,
-            description: "Most LBNs one stored copy may be shared by (2..4294967295); a write of the same content after that stores a new copy. For volumes created after loading.",
-        },
-    },
 }
 
 /// Target version reported by `dmsetup targets`.
@@ -76,6 +70,7 @@ struct VdoQat {
     low_water: Option<u64>,
     metadata_blocks: Option<u64>,
     commit_period_ms: Option<u32>,
+    max_refs: Option<u32>,
     /// This mapped device's exclusive use of the data device.
     _claim: DevClaim,
 }
@@ -149,7 +144,7 @@ impl dm::TargetOps for VdoQat {
             low_water: c.low_water,
             metadata_blocks: c.metadata_blocks,
             index_mib: c.index_mib,
-            max_refs: module_parameters::dedup_max_refs.value().max(2),
+            max_refs: c.max_refs(),
             commit_period_ms: c.commit_period(),
         };
         let begin = cfg.target().begin();
@@ -205,6 +200,7 @@ impl dm::TargetOps for VdoQat {
                 low_water: c.low_water,
                 metadata_blocks: c.metadata_blocks,
                 commit_period_ms: c.commit_period_ms,
+                max_refs: c.max_refs,
                 _claim: claim,
             },
             GFP_KERNEL,
@@ -349,6 +345,7 @@ impl VdoQat {
             low_water: self.low_water,
             metadata_blocks: self.metadata_blocks,
             commit_period_ms: self.commit_period_ms,
+            max_refs: self.max_refs,
         };
         c.write_table(out, self.dev.name().to_str().unwrap_or("?"))
     }

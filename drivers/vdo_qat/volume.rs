@@ -98,7 +98,7 @@ pub struct Stats {
     /// Dedup index hits refused because the item record holds other
     /// content (a stale entry, dropped).
     pub stale_hits: Atomic<u64>,
-    /// Dedup hits on a copy already shared `dedup_max_refs` times: a new
+    /// Dedup hits on a copy already shared `max_refs` times: a new
     /// copy was stored instead.
     pub refs_full: Atomic<u64>,
     /// Packed blocks whose writes failed (never acknowledged).

@@ -20,7 +20,6 @@ import os
 import random
 import signal
 import struct
-import subprocess
 import sys
 import time
 
@@ -40,11 +39,66 @@ def content(lbn, seq):
     return random.Random(seq).randbytes(4096)
 
 
-def dm(*args, check=True):
-    r = subprocess.run(["dmsetup", *args], capture_output=True, text=True)
-    if check and r.returncode:
-        raise RuntimeError("dmsetup %s: %s" % (" ".join(args), r.stderr.strip()))
-    return r.returncode
+# Device-mapper through its ioctls (include/uapi/linux/dm-ioctl.h), not
+# dmsetup: a process start costs most of a second in the test VM, and a
+# point needs nine dm operations.
+DM_HDR = struct.Struct("=3I7IQ128s129s7s")     # struct dm_ioctl, 312 bytes
+DM_SPEC = struct.Struct("=QQiI16s")           # struct dm_target_spec, 40 bytes
+DM_CREATE, DM_REMOVE, DM_SUSPEND, DM_LOAD = 3, 4, 6, 9
+DM_SUSPEND_FLAG, DM_NOFLUSH_FLAG = 1 << 1, 1 << 11
+BLKFLSBUF = 0x1261
+
+
+def dm(cmd, name, flags=0, table=()):
+    """One DM ioctl on device `name`; `table`: (start, length, type,
+    params) tuples for DM_LOAD. Returns the device number. Raises OSError."""
+    body = b""
+    for i, (start, length, ttype, params) in enumerate(table):
+        p = params.encode() + b"\0"
+        p += b"\0" * (-(DM_SPEC.size + len(p)) % 8)
+        nxt = DM_SPEC.size + len(p) if i + 1 < len(table) else 0
+        body += DM_SPEC.pack(start, length, 0, nxt, ttype.encode()) + p
+    size = DM_HDR.size + len(body) + 16384
+    hdr = DM_HDR.pack(4, 0, 0, size, DM_HDR.size, len(table), 0, flags, 0, 0, 0,
+                      name.encode(), b"", b"")
+    buf = bytearray(hdr + body + bytes(size - DM_HDR.size - len(body)))
+    nr = (3 << 30) | (DM_HDR.size << 16) | (0xFD << 8) | cmd
+    fd = os.open("/dev/mapper/control", os.O_RDWR)
+    try:
+        fcntl.ioctl(fd, nr, buf)
+    finally:
+        os.close(fd)
+    return DM_HDR.unpack_from(buf)[10]
+
+
+def dm_swap(name, table):
+    """suspend --noflush, load, resume."""
+    dm(DM_SUSPEND, name, DM_SUSPEND_FLAG | DM_NOFLUSH_FLAG)
+    dm(DM_LOAD, name, table=table)
+    dm(DM_SUSPEND, name)
+
+
+def dm_create(name, table):
+    """create, load, resume, and the /dev/mapper node (no udev)."""
+    dm(DM_CREATE, name)
+    try:
+        dm(DM_LOAD, name, table=table)
+        dev = dm(DM_SUSPEND, name)
+    except OSError:
+        dm(DM_REMOVE, name)
+        raise
+    path = "/dev/mapper/" + name
+    if os.path.exists(path):
+        os.unlink(path)
+    os.mknod(path, 0o600 | 0o60000, dev)
+
+
+def dm_remove(name):
+    dm(DM_REMOVE, name)
+    try:
+        os.unlink("/dev/mapper/" + name)
+    except FileNotFoundError:
+        pass
 
 
 def writer(dev, journal, seed, span, discards, full):
@@ -57,10 +111,10 @@ def writer(dev, journal, seed, span, discards, full):
     buf = mmap.mmap(-1, 4096)
     seq = seed * 1000000
 
-    def discard():
+    def discard(most=64):
         nonlocal seq
         seq += 1
-        n = rnd.randrange(1, 65)
+        n = rnd.randrange(1, most + 1)
         lbn = rnd.randrange(span - n)
         j.write("D %d %d %d\n" % (lbn, n, seq))
         try:
@@ -82,7 +136,8 @@ def writer(dev, journal, seed, span, discards, full):
                 # Not acknowledged: its content must never appear.
                 j.write("X %d\n" % seq)
                 if e.errno == errno.ENOSPC:
-                    discard()
+                    # Make a little room, so that the volume stays full.
+                    discard(4)
         if discards and rnd.random() < 0.5:
             discard()
         try:
@@ -173,14 +228,10 @@ def main():
     vol, low, loop, sectors, span, first, last, mode, journal = sys.argv[1:10]
     span, first, last = int(span), int(first), int(last)
     dev = "/dev/mapper/" + vol
-    linear = "0 %s linear %s 0" % (sectors, loop)
-    dropping = "0 %s flakey %s 0 0 1 1 drop_writes" % (sectors, loop)
-    table = "0 131072 vdo_qat /dev/mapper/%s 131072" % low
-
-    def swap(t):
-        dm("suspend", "--noflush", low)
-        dm("load", low, "--table", t)
-        dm("resume", low)
+    sectors = int(sectors)
+    linear = [(0, sectors, "linear", "%s 0" % loop)]
+    dropping = [(0, sectors, "flakey", "%s 0 0 1 1 drop_writes" % loop)]
+    table = [(0, 131072, "vdo_qat", "/dev/mapper/%s 131072" % low)]
 
     open(journal, "a").close()
     for i in range(first, last + 1):
@@ -188,7 +239,7 @@ def main():
         pid = os.fork()
         if pid == 0:
             try:
-                writer(dev, journal, i, span, mode in ("discard", "full"), mode == "full")
+                writer(dev, journal, i, span, mode == "discard", mode == "full")
             finally:
                 os._exit(1)
         # Let the writer get going: wait for its first fsync of this round.
@@ -200,25 +251,34 @@ def main():
         susp = None
         if mode == "suspend":
             # Cut the power while the suspend writes the bin and commits.
-            susp = subprocess.Popen(["dmsetup", "suspend", vol])
+            susp = os.fork()
+            if susp == 0:
+                try:
+                    dm(DM_SUSPEND, vol, DM_SUSPEND_FLAG)
+                finally:
+                    os._exit(0)
             time.sleep(random.uniform(0, 0.2))
         os.kill(pid, signal.SIGSTOP)
         cut = lines(journal)
         # Power cut: from now on every write to the disk is lost.
-        swap(dropping)
+        dm_swap(low, dropping)
         if susp:
-            susp.wait()
+            os.waitpid(susp, 0)
             # Resume on the dead device: the volume loads its metadata again.
-            dm("resume", vol)
+            dm(DM_SUSPEND, vol)
         os.kill(pid, signal.SIGCONT)
         time.sleep(0.2)
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        dm("remove", vol)
-        swap(linear)
-        subprocess.run(["blockdev", "--flushbufs", loop])
-        if dm("create", vol, "--table", table, check=False) or dm("mknodes", vol, check=False):
-            print("FAIL crash point %d: volume loads" % i, flush=True)
+        dm_remove(vol)
+        dm_swap(low, linear)
+        lfd = os.open(loop, os.O_RDONLY)
+        fcntl.ioctl(lfd, BLKFLSBUF, 0)
+        os.close(lfd)
+        try:
+            dm_create(vol, table)
+        except OSError as e:
+            print("FAIL crash point %d: volume loads (%s)" % (i, e), flush=True)
             continue
         bad, info, msgs = verify(dev, journal, cut, span)
         for m in msgs:

@@ -73,18 +73,24 @@ PY
 cat >"$VQ_TMP/verify.py" <<'PY'
 import hashlib, mmap, os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
-b = mmap.mmap(-1, 4096)
 zero = hashlib.sha256(bytes(4096)).hexdigest()
-bad = 0
+want = {}
 for line in open(sys.argv[2]):
     lbn, st, h = line.split()
-    os.preadv(fd, [b], int(lbn) * 4096)
-    got = hashlib.sha256(b).hexdigest()
-    want = h if st == "ok" else zero
-    if got != want:
-        bad += 1
-        if bad <= 3:
-            print("LBN %s (%s): %s" % (lbn, st, "old data (zeros)" if got == zero else "wrong data"))
+    want[int(lbn)] = h if st == "ok" else zero
+CHUNK = 256
+b = mmap.mmap(-1, CHUNK * 4096)
+bad = 0
+for first in sorted({l - l % CHUNK for l in want}):
+    os.preadv(fd, [b], first * 4096)
+    for lbn in range(first, first + CHUNK):
+        if lbn not in want:
+            continue
+        got = hashlib.sha256(b[(lbn - first) * 4096:(lbn - first + 1) * 4096]).hexdigest()
+        if got != want[lbn]:
+            bad += 1
+            if bad <= 3:
+                print("LBN %d: %s" % (lbn, "old data (zeros)" if got == zero else "wrong data"))
 print("bad=%d" % bad)
 PY
 read -r n errs < <(python3 "$VQ_TMP/fill.py" $DEV "$VQ_TMP/results")

@@ -102,6 +102,8 @@ fn malformed_lines() {
         ("/dev/loop0 8 2 commit_period 600001", OutOfRange, 5),
         ("/dev/loop0 8 2 commit_period 1s", Invalid, 5),
         ("/dev/loop0 8 4 commit_period 10 commit_period 10", Duplicate, 6),
+        ("/dev/loop0 8 2 max_refs 1", OutOfRange, 5),
+        ("/dev/loop0 8 2 max_refs 4294967296", OutOfRange, 5),
     ];
     for &(line, kind, pos) in cases {
         assert_eq!(parse(line, 8), Err((kind, pos)), "line {line:?}");
@@ -143,6 +145,22 @@ fn commit_period_feature() {
         "7:0 2048 10 compression auto dedup on index_memory 16 low_water 7 commit_period 30"
     );
     assert_eq!(parse(&t, 2048), parse("7:0 2048 4 low_water 7 commit_period 30", 2048));
+}
+
+/// `max_refs <n>` (issue 13, defect 5).
+#[test]
+fn max_refs_feature() {
+    let owned = words("7:0 16 2 max_refs 3");
+    let refs: Vec<&CStr> = owned.iter().map(|c| c.as_c_str()).collect();
+    let c = Config::parse(Args::new(&refs), 16).unwrap();
+    assert_eq!((c.max_refs, c.max_refs()), (Some(3), 3));
+    let owned = words("7:0 16");
+    let refs: Vec<&CStr> = owned.iter().map(|c| c.as_c_str()).collect();
+    assert_eq!(Config::parse(Args::new(&refs), 16).unwrap().max_refs(), u32::MAX);
+    assert_eq!(
+        table("7:0 16 4 max_refs 254 commit_period 500", 16),
+        "7:0 16 10 compression auto dedup on index_memory 16 commit_period 500 max_refs 254"
+    );
 }
 
 #[test]

@@ -90,7 +90,7 @@ fn item_layout_and_share() {
     e[4] = 1;
     e[8..16].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
     assert_eq!(it.encode(), e);
-    // refs == max: a new copy is stored (dedup_max_refs, issue 13 defect 5).
+    // refs == max: a new copy is stored (max_refs, issue 13 defect 5).
     let full = Item { refs: 3, ..it };
     assert_eq!(full.share(&d, 3), Share::Full);
     assert_eq!(full.share(&d, 4), Share::Yes);
