@@ -7,7 +7,8 @@
 //! gzip-compressed volumes with Intel QuickAssist offload.
 //!
 //! This file: the target callbacks. Table line: [`config`]; on-disk
-//! format: [`format`]; data path: [`volume`]; dedup index: [`dedup`].
+//! format: [`format`]; the volume and the map of its data path:
+//! [`volume`]; dedup index: [`dedup`].
 
 use core::fmt::Write;
 use kernel::prelude::*;
@@ -27,7 +28,14 @@ pub mod compress;
 pub mod config;
 pub mod dedup;
 pub mod format;
+mod lane;
+mod meta;
+mod pack;
+mod read;
+mod space;
+pub mod stats;
 pub mod volume;
+mod write;
 #[cfg(CONFIG_KUNIT)]
 mod kunit;
 
@@ -66,7 +74,7 @@ struct VdoQat {
     vol: Arc<volume::Volume>,
     /// The commit timer (dropped before `lanes`, whose queue it runs on).
     timer: Periodic<volume::Volume>,
-    lanes: volume::Lanes,
+    lanes: lane::Lanes,
     low_water: Option<u64>,
     metadata_blocks: Option<u64>,
     commit_period_ms: Option<u32>,
@@ -188,7 +196,7 @@ impl dm::TargetOps for VdoQat {
         let n = kernel::cpu::nr_cpu_ids()
             .saturating_mul(LANES_PER_CPU)
             .clamp(1, MAX_LANES) as usize;
-        let lanes = volume::Lanes::new(&vol, n).map_err(ctr_err(c"Cannot allocate memory"))?;
+        let lanes = lane::Lanes::new(&vol, n).map_err(ctr_err(c"Cannot allocate memory"))?;
         let timer = Periodic::new(lanes.queue_handle(), vol.clone())
             .map_err(ctr_err(c"Cannot allocate memory"))?;
         KBox::pin(

@@ -82,41 +82,27 @@ impl Health {
     }
 }
 
-/// Counters of the engine, exact (each bumped once per event).
-pub struct EngineStats {
-    /// Blocks compressed by the accelerator (and framed by us).
-    pub offloaded: Atomic<u64>,
-    /// Blocks compressed in software.
-    pub software: Atomic<u64>,
-    /// Accelerator requests redone in software after an error or timeout.
-    pub fallback: Atomic<u64>,
-    /// Accelerator errors (other than output overflow), timeouts included.
-    pub accel_errors: Atomic<u64>,
-    /// Of those, requests that did not complete in time.
-    pub accel_timeouts: Atomic<u64>,
-    /// Accelerator outputs over the 90% budget (`E2BIG`): stored raw.
-    pub accel_overflows: Atomic<u64>,
-    /// Blocks the compressibility checker skipped (stored raw).
-    pub skipped: Atomic<u64>,
-    /// Probes of the accelerator, and the successful ones.
-    pub probes: Atomic<u64>,
-    /// Probes that enabled the accelerator.
-    pub probes_ok: Atomic<u64>,
-}
-
-impl Default for EngineStats {
-    fn default() -> Self {
-        EngineStats {
-            offloaded: Atomic::new(0),
-            software: Atomic::new(0),
-            fallback: Atomic::new(0),
-            accel_errors: Atomic::new(0),
-            accel_timeouts: Atomic::new(0),
-            accel_overflows: Atomic::new(0),
-            skipped: Atomic::new(0),
-            probes: Atomic::new(0),
-            probes_ok: Atomic::new(0),
-        }
+crate::stats::counters! {
+    /// Counters of the engine, exact (each bumped once per event).
+    pub struct EngineStats {
+        /// Blocks compressed by the accelerator (and framed by us).
+        offloaded,
+        /// Blocks compressed in software.
+        sw_compressed,
+        /// Accelerator requests redone in software after an error or timeout.
+        fallback,
+        /// Accelerator errors (other than output overflow), timeouts included.
+        accel_errors,
+        /// Of those, requests that did not complete in time.
+        accel_timeouts,
+        /// Accelerator outputs over the 90% budget (`E2BIG`): stored raw.
+        accel_overflows,
+        /// Blocks the compressibility checker skipped (stored raw).
+        skipped,
+        /// Probes of the accelerator, and the successful ones.
+        probes,
+        /// Probes that enabled the accelerator.
+        probes_ok,
     }
 }
 

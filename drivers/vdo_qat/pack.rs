@@ -28,7 +28,7 @@
 //! the metadata lock (the lock order everywhere), so it is atomic with
 //! respect to superseding.
 
-use super::{Digest, Volume};
+use crate::volume::{Digest, Volume};
 use crate::format::{self, Loc, BLOCK};
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
@@ -45,26 +45,26 @@ const RESERVE: u64 = 2;
 const MAX_WRITING: usize = 72;
 
 /// A fragment: one write's gzip member in a bin.
-pub(super) struct Frag {
-    pub(super) lbn: u64,
-    pub(super) offset: u16,
-    pub(super) len: u16,
-    pub(super) digest: Option<Digest>,
+pub(crate) struct Frag {
+    pub(crate) lbn: u64,
+    pub(crate) offset: u16,
+    pub(crate) len: u16,
+    pub(crate) digest: Option<Digest>,
     /// Same content as the earlier fragment at this index of the bin:
     /// shares its item instead of storing the bytes again (in-flight
     /// dedup, as dm-vdo's hash locks).
-    pub(super) dup_of: Option<usize>,
+    pub(crate) dup_of: Option<usize>,
     /// The LBN was written or discarded again after this fragment joined
     /// the bin: do not map it.
-    pub(super) superseded: bool,
+    pub(crate) superseded: bool,
     /// A FUA write, ended when the packed block is mapped and committed
     /// (other writes are acknowledged when they join the bin).
-    pub(super) bio: Option<OwnedBio<'static>>,
+    pub(crate) bio: Option<OwnedBio<'static>>,
 }
 
 impl Frag {
     /// A fragment of `len` bytes for `lbn` (placed by [`Volume::add_to_bin`]).
-    pub(super) fn new(lbn: u64, len: u16, digest: Option<Digest>) -> Frag {
+    pub(crate) fn new(lbn: u64, len: u16, digest: Option<Digest>) -> Frag {
         Frag {
             lbn,
             offset: 0,
@@ -96,13 +96,13 @@ impl Writing {
 }
 
 /// What a sealer must write: [`Volume::write_out`].
-pub(super) struct Sealed {
+pub(crate) struct Sealed {
     id: u64,
     block: Arc<BlockBuf>,
 }
 
 /// The packer's state, under `Volume::bin`.
-pub(super) struct Bin {
+pub(crate) struct Bin {
     /// The open bin's block (allocated when its first member arrives).
     buf: Option<UniqueArc<BlockBuf>>,
     used: usize,
@@ -117,7 +117,7 @@ impl Bin {
     /// # Errors
     ///
     /// `ENOMEM`.
-    pub(super) fn new() -> Result<Bin> {
+    pub(crate) fn new() -> Result<Bin> {
         Ok(Bin {
             buf: None,
             used: 0,
@@ -129,7 +129,7 @@ impl Bin {
 
     /// Marks the fragments of LBNs `[b0, b1)`, open or being written,
     /// superseded.
-    pub(super) fn supersede(&mut self, b0: u64, b1: u64) {
+    pub(crate) fn supersede(&mut self, b0: u64, b1: u64) {
         let all = Iterator::chain(
             self.frags.iter_mut(),
             self.writing.iter_mut().flat_map(|w| w.frags.iter_mut()),
@@ -187,7 +187,7 @@ impl Volume {
     /// Reads LBN `lbn` from the packer into `out`, using `scratch`, if a
     /// live fragment of it is there. The member is copied under the lock
     /// and inflated after it.
-    pub(super) fn read_from_bin(
+    pub(crate) fn read_from_bin(
         &self,
         lbn: u64,
         out: &mut BlockBuf,
@@ -213,7 +213,7 @@ impl Volume {
     /// The bio back, never acknowledged: `ENOSPC` if no bin could reserve
     /// its blocks (after a commit to reclaim freed ones), `ENOMEM`, `EIO`
     /// in read-only mode.
-    pub(super) fn add_to_bin(
+    pub(crate) fn add_to_bin(
         &self,
         member: &[u8],
         frag: Frag,
@@ -376,7 +376,7 @@ impl Volume {
     }
 
     /// Seals the open bin and writes it, if it holds anything.
-    pub(super) fn write_bin(&self) {
+    pub(crate) fn write_bin(&self) {
         let s = self.seal(&mut self.bin.lock());
         if let Some(s) = s {
             self.write_out(s);
@@ -476,7 +476,7 @@ impl Volume {
 
     /// Creates the items of the stored fragments of a packed block at
     /// `pbn` and maps their live LBNs.
-    fn map_packed(&self, m: &mut super::Meta, pbn: u64, frags: &[Frag]) -> Result {
+    fn map_packed(&self, m: &mut crate::meta::Meta, pbn: u64, frags: &[Frag]) -> Result {
         // References each stored fragment gets: its own LBN unless
         // superseded, plus live duplicates.
         let mut users = [0u32; format::MAX_FRAGMENTS];
