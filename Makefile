@@ -8,7 +8,8 @@
 #   make vm         shell in the test VM (repository at the same path)
 #   make demo       the main job: load the modules and create a volume
 #   make host-test  host cargo tests only
-#   make bench      benchmarks (not tests): CPU per GiB, offload vs software
+#   make bench      benchmarks (not tests), on the release kernel: targets
+#                   side by side, CPU per GiB offload vs software, nvme_vhost
 #
 # Variables: KVARIANT=debug|release (kernel config, default debug: KASAN,
 # lockdep, ...), KDIR=<built 7.3 tree with CONFIG_RUST> (skip the cached
@@ -42,8 +43,9 @@ vm: modules
 demo: modules
 	@scripts/demo.sh $(KVARIANT)
 
-bench: modules
-	@scripts/bench.sh $(KVARIANT)
+# Benchmarks run on the release kernel unless KVARIANT is given.
+bench: setup
+	@scripts/bench.sh $(if $(filter command line environment,$(origin KVARIANT)),$(KVARIANT),release)
 
 host-test:
 	@. scripts/lib.sh && cd tools/pure && cargo test --quiet

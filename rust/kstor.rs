@@ -25,6 +25,7 @@
 //!   asynchronous file I/O, for in-kernel device emulation.
 
 pub mod acomp;
+pub mod aio;
 pub mod args;
 pub mod bindings;
 pub mod bio;

@@ -333,6 +333,45 @@ int kstor_discard(struct block_device *bdev, sector_t sector, sector_t nr)
 	return blkdev_issue_discard(bdev, sector, nr, GFP_NOIO);
 }
 
+int kstor_aio_submit(struct block_device *bdev, blk_opf_t opf, sector_t sector,
+		     void *const *bufs, unsigned int nr,
+		     void (*end_io)(struct bio *), void *private)
+{
+	struct page *pages[32];
+	struct bio *bio;
+	unsigned int i;
+
+	/* Checked before anything is allocated: nothing to undo. */
+	if (!nr || nr > ARRAY_SIZE(pages))
+		return -EINVAL;
+	for (i = 0; i < nr; i++) {
+		if (offset_in_page(bufs[i]))
+			return -EINVAL;
+		pages[i] = kstor_virt_to_page(bufs[i]);
+		if (!pages[i])
+			return -EINVAL;
+	}
+	/* GFP_NOIO from a mempool: waits, never fails. */
+	bio = bio_alloc(bdev, nr, opf, GFP_NOIO);
+	for (i = 0; i < nr; i++)
+		__bio_add_page(bio, pages[i], PAGE_SIZE, 0);
+	bio->bi_iter.bi_sector = sector;
+	bio->bi_end_io = end_io;
+	bio->bi_private = private;
+	submit_bio(bio);
+	return 0;
+}
+
+void *kstor_bio_private(struct bio *bio)
+{
+	return bio->bi_private;
+}
+
+u8 kstor_bio_status(struct bio *bio)
+{
+	return bio->bi_status;
+}
+
 void kstor_bio_list_add(struct bio_list *bl, struct bio *bio)
 {
 	bio_list_add(bl, bio);

@@ -113,6 +113,19 @@ int kstor_sync_rw(struct block_device *bdev, blk_opf_t opf, sector_t sector,
 /* blkdev_issue_discard() with GFP_NOIO. */
 int kstor_discard(struct block_device *bdev, sector_t sector, sector_t nr);
 
+/*
+ * Asynchronous I/O of @nr whole pages (4 KiB buffers of the linear map or
+ * vmalloc) at @sector: a bio from fs_bio_set (GFP_NOIO) with @end_io and
+ * @private, submitted. -EINVAL (nothing submitted) for @nr of 0 or above
+ * BIO_MAX_VECS, or a buffer that is not a whole page.
+ */
+int kstor_aio_submit(struct block_device *bdev, blk_opf_t opf, sector_t sector,
+		     void *const *bufs, unsigned int nr,
+		     void (*end_io)(struct bio *), void *private);
+/* bio->bi_private, bio->bi_status (for end_io callbacks). */
+void *kstor_bio_private(struct bio *bio);
+u8 kstor_bio_status(struct bio *bio);
+
 /* bio_list (include/linux/bio.h). */
 struct bio_list;
 void kstor_bio_list_add(struct bio_list *bl, struct bio *bio);

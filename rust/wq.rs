@@ -44,6 +44,20 @@ impl OwnedQueue {
     }
 }
 
+impl OwnedQueue {
+    /// Waits until the queue is empty and no work item of it runs, work
+    /// items that queue themselves again included (`drain_workqueue()`).
+    /// Queueing from elsewhere meanwhile is a bug the kernel warns about.
+    ///
+    /// # Context
+    ///
+    /// Process context, not from a work item of this queue: sleeps.
+    pub fn drain(&self) {
+        // SAFETY: the queue is valid (type invariant).
+        unsafe { bindings::drain_workqueue(self.ptr.as_ptr()) };
+    }
+}
+
 impl Deref for OwnedQueue {
     type Target = Queue;
     fn deref(&self) -> &Queue {

@@ -82,6 +82,9 @@ modprobe null_blk nr_devices=1 memory_backed=0 gb=16 irqmode=1
 rmmod null_blk
 rmmod nvme_vhost
 
+# The block targets side by side: dm-linear, dm-thin, dm-vdo, vdo_qat.
+bash "$R/scripts/bench-targets.sh" "$OUT" || log "bench-targets failed"
+
 # QEMU guests nested in this VM: vhost-nvme, QEMU's nvme, virtio-blk.
 if [ -n "${VQ_QEMU:-}" ] && [ -n "${VQ_GUEST_KERNEL:-}" ] && [ -n "${VQ_FIO:-}" ]; then
 	bash "$R/scripts/bench-nested.sh" "$OUT"

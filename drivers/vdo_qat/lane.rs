@@ -10,12 +10,13 @@
 //! that their compressions are in flight on the accelerator together.
 
 use crate::compress::engine::Probe;
+use crate::inflight::Flight;
 use crate::volume::Volume;
 use crate::write::DISCARD_CHUNK;
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
-use kernel::sync::{Arc, Mutex, SpinLock};
+use kernel::sync::{Arc, Mutex, SpinLock, SpinLockIrq};
 use kernel::workqueue::{Work, WorkItem};
 use kstor::acomp::{Acomp, Job};
 use kstor::bio::{BioList, Op, OwnedBio, Status};
@@ -26,7 +27,6 @@ use kstor::zlib::Inflater;
 /// Writes a lane gathers before it waits for the accelerator: with 4
 /// lanes per CPU, up to 32 compressions per CPU are in flight.
 pub(crate) const BATCH: usize = 8;
-
 
 /// Resources of one lane (used by its work item only).
 pub(crate) struct LaneRes {
@@ -47,24 +47,59 @@ pub(crate) struct LaneRes {
     pub(crate) spare: Option<Job>,
 }
 
-
-/// One lane: a queue of bios and the work item that drains it.
+/// One lane: a queue of bios, the work item that drains it, and the map
+/// work that ends its raw writes in flight ([`crate::inflight`]).
 #[pin_data]
 pub(crate) struct Lane {
-    vol: Arc<Volume>,
+    pub(crate) vol: Arc<Volume>,
     #[pin]
-    queue: SpinLock<BioList>,
+    pub(crate) queue: SpinLock<BioList>,
     #[pin]
     res: Mutex<LaneRes>,
+    /// Writes in flight (pushed from bio completion: IRQ-safe).
     #[pin]
-    work: Work<Lane>,
+    pub(crate) flight: SpinLockIrq<Flight>,
+    #[pin]
+    work: Work<Lane, 0>,
+    #[pin]
+    map_work: Work<Lane, 1>,
+    wq: Arc<OwnedQueue>,
 }
 
 kernel::impl_has_work! {
-    impl HasWork<Self> for Lane { self.work }
+    impl HasWork<Self, 0> for Lane { self.work }
+    impl HasWork<Self, 1> for Lane { self.map_work }
 }
 
-impl WorkItem for Lane {
+impl Lane {
+    /// Queues the lane's work (its bios).
+    pub(crate) fn queue_lane(self: &Arc<Self>) {
+        // Fails only if already queued, in which case it will see the bios.
+        let _ = self.wq.enqueue::<Arc<Lane>, 0>(self.clone());
+    }
+
+    /// Queues the lane's map work (its finished writes).
+    pub(crate) fn queue_map(self: &Arc<Self>) {
+        let _ = self.wq.enqueue::<Arc<Lane>, 1>(self.clone());
+    }
+
+    /// The next bio to handle: parks writes of LBNs with a write in flight.
+    fn next_bio(&self) -> Option<OwnedBio<'static>> {
+        loop {
+            let bio = self.queue.lock().pop()?;
+            match self.vol.batchable(&bio) {
+                Some(lbn) => {
+                    if let Some(bio) = self.park_if_locked(lbn, bio) {
+                        return Some(bio);
+                    }
+                }
+                None => return Some(bio),
+            }
+        }
+    }
+}
+
+impl WorkItem<0> for Lane {
     type Pointer = Arc<Lane>;
 
     fn run(this: Arc<Lane>) {
@@ -76,7 +111,7 @@ impl WorkItem for Lane {
             let mut n = 0;
             let mut carry = None;
             while n < BATCH {
-                let Some(bio) = this.queue.lock().pop() else {
+                let Some(bio) = this.next_bio() else {
                     break;
                 };
                 match this.vol.batchable(&bio) {
@@ -98,10 +133,15 @@ impl WorkItem for Lane {
                 let mut res = this.res.lock();
                 kstor::wq::noio(|| {
                     if n > 0 {
-                        this.vol.write_batch(&mut res, &mut batch[..n]);
+                        this.vol.write_batch(&this, &mut res, &mut batch[..n]);
                     }
+                    // A write of an LBN of the batch may be in flight now.
+                    let carry = carry.and_then(|bio| match this.vol.batchable(&bio) {
+                        Some(lbn) => this.park_if_locked(lbn, bio),
+                        None => Some(bio),
+                    });
                     if let Some(bio) = carry {
-                        this.vol.handle(&mut res, bio);
+                        this.vol.handle(&this, &mut res, bio);
                     }
                 });
             }
@@ -112,10 +152,26 @@ impl WorkItem for Lane {
     }
 }
 
+impl WorkItem<1> for Lane {
+    type Pointer = Arc<Lane>;
+
+    fn run(this: Arc<Lane>) {
+        kstor::wq::noio(|| this.map_done());
+    }
+}
+
 /// The lanes and their workqueue.
 pub(crate) struct Lanes {
     lanes: KVec<Arc<Lane>>,
     wq: Arc<OwnedQueue>,
+}
+
+impl Drop for Lanes {
+    fn drop(&mut self) {
+        // No work item may drop the last reference to the queue (each lane
+        // holds one): let them all finish while we hold ours.
+        self.wq.drain();
+    }
 }
 
 impl Lanes {
@@ -142,12 +198,17 @@ impl Lanes {
                 stuck: KVec::new(),
                 spare: Some(Job::new()?),
             };
+            let flight = Flight::new()?;
+            let lane_wq = wq.clone();
             let lane = Arc::pin_init(
                 pin_init!(Lane {
                     vol: vol.clone(),
                     queue <- kernel::new_spinlock!(BioList::new()),
                     res <- new_mutex!(res),
+                    flight <- kernel::new_spinlock_irq!(flight),
                     work <- kernel::new_work!("vdo_qat::Lane"),
+                    map_work <- kernel::new_work!("vdo_qat::Lane::map"),
+                    wq: lane_wq,
                 }),
                 GFP_KERNEL,
             )?;
@@ -169,8 +230,7 @@ impl Lanes {
             return;
         };
         lane.queue.lock().push(bio);
-        // Fails only if already queued, in which case it will see the bio.
-        let _ = self.wq.enqueue(lane.clone());
+        lane.queue_lane();
     }
 }
 
@@ -180,7 +240,7 @@ pub(crate) fn errno_status(e: Error) -> Status {
 
 impl Volume {
     /// Handles one bio (in its lane).
-    pub(crate) fn handle(&self, res: &mut LaneRes, bio: OwnedBio<'static>) {
+    pub(crate) fn handle(&self, lane: &Arc<Lane>, res: &mut LaneRes, bio: OwnedBio<'static>) {
         match bio.op() {
             Op::Read => {
                 self.stats.reads.add(1, Relaxed);
@@ -206,7 +266,7 @@ impl Volume {
                 }
                 self.upkeep(res);
                 let r = self.write_slot(res, 0, &bio);
-                self.complete_write(res, 0, bio, r);
+                self.complete_write(lane, res, 0, bio, r);
             }
             Op::Discard => {
                 self.stats.discards.add(1, Relaxed);

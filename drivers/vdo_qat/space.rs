@@ -40,6 +40,13 @@ impl Volume {
     /// `ENOSPC`, or `EIO` in read-only mode or on a metadata error (which
     /// makes the volume read-only).
     pub(crate) fn alloc(&self, reserved: bool) -> Result<u64> {
+        self.alloc_tagged(reserved).map(|(b, _)| b)
+    }
+
+    /// [`Volume::alloc`], with the count of transactions aborted so far
+    /// (`Meta::aborts`): a block allocated before an abort belongs to the
+    /// abandoned transaction and must never be mapped or released.
+    pub(crate) fn alloc_tagged(&self, reserved: bool) -> Result<(u64, u64)> {
         let mut raise = false;
         let r = (|| {
             let mut m = self.meta.lock();
@@ -72,7 +79,7 @@ impl Volume {
                             m.low_water_raised = true;
                             raise = true;
                         }
-                        return Ok(b);
+                        return Ok((b, m.aborts));
                     }
                     Err(e) if e == ENOSPC && !retried && !m.freed.is_empty() => {
                         retried = true;

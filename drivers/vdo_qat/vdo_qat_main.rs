@@ -28,6 +28,7 @@ pub mod compress;
 pub mod config;
 pub mod dedup;
 pub mod format;
+mod inflight;
 mod lane;
 mod meta;
 mod pack;

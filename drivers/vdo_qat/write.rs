@@ -15,7 +15,7 @@ use crate::compress::engine::{self};
 use crate::compress::{gzip, heuristic};
 use crate::config::Policy;
 use crate::format::{Item, Loc, Share, BLOCK};
-use crate::lane::{errno_status, LaneRes, BATCH};
+use crate::lane::{errno_status, Lane, LaneRes, BATCH};
 use crate::meta::Meta;
 use crate::pack::Frag;
 use crate::volume::{Digest, Mode, Volume};
@@ -47,8 +47,15 @@ pub(crate) enum Step {
 
 /// Where a write's data went.
 pub(crate) enum Placed {
-    /// Mapped (zero, dedup or raw).
+    /// Mapped (zero or dedup).
     Done,
+    /// To be stored raw: the data is the job's source.
+    Raw {
+        /// The write's LBN.
+        lbn: u64,
+        /// Its digest, if dedup is on.
+        digest: Option<Digest>,
+    },
     /// Compressed into the job's destination, to be packed.
     Fragment(Frag),
 }
@@ -57,7 +64,7 @@ impl Volume {
     /// Handles a batch of writes to distinct LBNs: prepares each one
     /// (compressions go to the accelerator asynchronously, all in flight
     /// at once), then collects and places them in order.
-    pub(crate) fn write_batch(&self, res: &mut LaneRes, bios: &mut [Option<OwnedBio<'static>>]) {
+    pub(crate) fn write_batch(&self, lane: &Arc<Lane>, res: &mut LaneRes, bios: &mut [Option<OwnedBio<'static>>]) {
         self.upkeep(res);
         let accel = self.engine.accel();
         let mut steps: [Option<Step>; BATCH] = Default::default();
@@ -94,7 +101,7 @@ impl Volume {
                 }
                 Step::Deferred => self.write_slot(res, i, &bio),
             };
-            self.complete_write(res, i, bio, r);
+            self.complete_write(lane, res, i, bio, r);
         }
     }
 
@@ -115,8 +122,33 @@ impl Volume {
     /// a place (a FUA write once its packed block is mapped). A fragment
     /// that cannot join a bin for lack of memory is stored raw. FUA
     /// commits before the bio ends.
-    pub(crate) fn complete_write(&self, res: &mut LaneRes, i: usize, bio: OwnedBio<'static>, r: Result<Placed>) {
+    pub(crate) fn complete_write(
+        &self,
+        lane: &Arc<Lane>,
+        res: &mut LaneRes,
+        i: usize,
+        bio: OwnedBio<'static>,
+        r: Result<Placed>,
+    ) {
         let (bio, r) = match r {
+            Ok(Placed::Raw { lbn, digest }) => {
+                let Some(job) = res.jobs.get(i) else {
+                    bio.end(Status::ioerr());
+                    return;
+                };
+                self.stats.raw.add(1, Relaxed);
+                // Without FUA the write goes in flight; the lane goes on.
+                let bio = if bio.is_fua() {
+                    bio
+                } else {
+                    match self.submit_raw(lane, job.src(), lbn, digest, bio) {
+                        Ok(()) => return,
+                        Err(bio) => bio,
+                    }
+                };
+                let r = self.store_raw(lbn, job.src(), digest).map(|_| Placed::Done);
+                (bio, r)
+            }
             Ok(Placed::Fragment(frag)) => {
                 let (lbn, digest) = (frag.lbn, frag.digest);
                 let Some(job) = res.jobs.get_mut(i) else {
@@ -208,11 +240,11 @@ impl Volume {
         }
         let policy = self.engine.policy();
         if policy == Policy::Off {
-            return Ok(Step::Placed(self.place_raw(lbn, job.src(), digest)));
+            return Ok(Step::Placed(Ok(Placed::Raw { lbn, digest })));
         }
         if !heuristic::worth_compressing(&data[..]) {
             self.engine.stats.skipped.add(1, Relaxed);
-            return Ok(Step::Placed(self.place_raw(lbn, job.src(), digest)));
+            return Ok(Step::Placed(Ok(Placed::Raw { lbn, digest })));
         }
         let budget = gzip::deflate_budget(BLOCK);
         if let Some(tfm) = accel.filter(|_| policy.wants_accel()) {
@@ -231,7 +263,7 @@ impl Volume {
                 return Ok(Step::Placed(Ok(Placed::Fragment(frag))));
             }
         }
-        Ok(Step::Placed(self.place_raw(lbn, job.src(), digest)))
+        Ok(Step::Placed(Ok(Placed::Raw { lbn, digest })))
     }
 
     /// Second pass of a write sent to the accelerator: waits for it (up to
@@ -256,12 +288,11 @@ impl Volume {
                 if let Some(frag) = Self::frame(job, dlen, lbn, digest) {
                     return Ok(Placed::Fragment(frag));
                 }
-                return self.place_raw(lbn, job.src(), digest);
+                return Ok(Placed::Raw { lbn, digest });
             }
             Err(e) if e == E2BIG || e == ENOSPC => {
                 self.engine.stats.accel_overflows.add(1, Relaxed);
-                let job = res.jobs.get(i).ok_or(EIO)?;
-                return self.place_raw(lbn, job.src(), digest);
+                return Ok(Placed::Raw { lbn, digest });
             }
             Err(e) => {
                 self.engine.fail(tfm, e);
@@ -279,7 +310,7 @@ impl Volume {
                 return Ok(Placed::Fragment(frag));
             }
         }
-        self.place_raw(lbn, job.src(), digest)
+        Ok(Placed::Raw { lbn, digest })
     }
 
     /// Stores `data` raw for `lbn`.
@@ -331,31 +362,16 @@ impl Volume {
         Ok(true)
     }
 
-    /// Stores `data` raw in a new block and maps `lbn` to it.
+    /// Stores `data` raw in a new block and maps `lbn` to it, waiting
+    /// for the write.
     pub(crate) fn store_raw(&self, lbn: u64, data: &BlockBuf, digest: Option<Digest>) -> Result {
-        let pbn = self.alloc(false)?;
+        let (pbn, tag) = self.alloc_tagged(false)?;
         let ds = self.data_start.load(Relaxed);
         let w = self.data.write_block((ds + pbn) * SECTORS_PER_BLOCK, data, Default::default());
         // Lock order: bin, then meta; the mapping supersedes the packer's
         // fragments of the LBN in the same step (see `pack`).
         let mut bin = self.bin.lock();
         let mut m = self.meta.lock();
-        let r = match w {
-            Ok(()) => {
-                let r = self.new_item_locked(&mut m, Loc::raw(pbn), digest.as_ref(), false, 1);
-                self.check_meta(&mut m, r)
-                    .and_then(|_| self.map_locked(&mut m, lbn, Some(Loc::raw(pbn))))
-                    .inspect(|_| bin.supersede(lbn, lbn + 1))
-            }
-            Err(e) => {
-                self.stats.write_errors.add(1, Relaxed);
-                let _ = self.release_block_locked(&mut m, pbn);
-                Err(e)
-            }
-        };
-        self.alloc_done(&mut m);
-        drop(m);
-        drop(bin);
-        r
+        self.map_raw_locked(&mut bin, &mut m, lbn, pbn, tag, digest.as_ref(), w)
     }
 }
