@@ -40,7 +40,7 @@ use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::atomic::{ordering, Atomic};
 use kernel::sync::barrier::{smp_mb, Full};
-use kernel::sync::{Arc, Mutex};
+use kernel::sync::{Arc, Mutex, MutexGuard};
 use kernel::time::{Instant, Monotonic};
 use kernel::uaccess::{UserPtr, UserSlice};
 use kstor::vhost::{self, Backend, EventFd, KickFd, KioPool, Owner, Task, Waker, Worker};
@@ -378,43 +378,15 @@ impl MiscDevice for Controller {
     }
 
     fn ioctl(me: Pin<&Controller>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        let same = |o: &Option<Owner>| o.as_ref().is_some_and(|o| o.is_current());
         if cmd == uapi::SET_OWNER {
-            let mut task = me.task.lock();
-            {
-                let mut st = me.shared.state.lock();
-                if st.owner.is_some() {
-                    return Err(EBUSY);
-                }
-                st.owner = Some(Owner::current().ok_or(EINVAL)?);
-            }
-            // The worker joins the caller's thread group (and mm).
-            match me.shared.waker.start(me.shared.clone(), c"vhost-nvme") {
-                Ok(t) => *task = Some(t),
-                Err(e) => {
-                    me.shared.state.lock().owner = None;
-                    return Err(e);
-                }
-            }
+            me.set_owner()?;
             return Ok(0);
         }
-        let known = [
-            uapi::SET_MEM_TABLE,
-            uapi::SET_BACKEND,
-            uapi::REG_READ,
-            uapi::REG_WRITE,
-            uapi::SET_IRQ_FD,
-            uapi::SET_DB_FD,
-            uapi::GET_DBBUF,
-            uapi::RESET,
-            uapi::GET_STATS,
-            uapi::SET_CONFIG,
-        ];
-        if !known.contains(&cmd) {
+        if !OWNER_IOCTLS.contains(&cmd) {
             return Err(ENOTTY);
         }
         let mut g = me.shared.state.lock();
-        if !same(&g.owner) {
+        if !g.owner.as_ref().is_some_and(|o| o.is_current()) {
             return Err(EPERM);
         }
         let st = &mut *g;
@@ -426,88 +398,151 @@ impl MiscDevice for Controller {
                 }
             }
             uapi::SET_BACKEND => set_backend(st, arg)?,
-            uapi::SET_CONFIG => {
-                let b = read_user::<{ uapi::CONFIG_SIZE }>(arg)?;
-                let (serial, queues) = uapi::decode_config(&b);
-                if st.ctrl.regs.enabled() || st.ctrl.busy() {
-                    return Err(EBUSY);
-                }
-                st.ctrl.configure(serial, queues).map_err(|_| EINVAL)?;
-            }
-            uapi::REG_READ => {
-                let (mut r, mut w) = UserSlice::new(UserPtr::from_addr(arg), uapi::REG_SIZE).reader_writer();
-                let mut b = [0u8; uapi::REG_SIZE];
-                r.read_slice(&mut b)?;
-                let (offset, width, _) = uapi::decode_reg(&b);
-                let v = st.ctrl.regs.read(offset, width).map_err(|_| EINVAL)?;
-                w.write_slice(&uapi::encode_reg(offset, width, v))?;
-            }
-            uapi::REG_WRITE => {
-                let (offset, width, value) = uapi::decode_reg(&read_user::<{ uapi::REG_SIZE }>(arg)?);
-                let (ctrl, mut host) = st.parts();
-                let e = ctrl.reg_write(&mut host, offset, width, value).map_err(|_| EINVAL)?;
-                if e == regs::Effect::Shutdown {
-                    if let Some(b) = &st.backend {
-                        b.sync()?;
-                    }
-                }
-                // Doorbells, enable, mask changes; after a reset, the
-                // completions of the orphaned commands end it.
-                if e != regs::Effect::None {
-                    me.shared.waker.kick();
-                }
-            }
-            uapi::SET_IRQ_FD | uapi::SET_DB_FD => {
-                let (index, fd) = uapi::decode_fd(&read_user::<{ uapi::FD_SIZE }>(arg)?);
-                let i = usize::try_from(index).map_err(|_| EINVAL)?;
-                if cmd == uapi::SET_IRQ_FD {
-                    let e = if fd < 0 { None } else { Some(EventFd::get(fd)?) };
-                    *st.irqs.get_mut(i).ok_or(EINVAL)? = e;
-                } else {
-                    let k = if fd < 0 { None } else { Some(KickFd::new(fd, &me.shared.waker)?) };
-                    *st.kicks.get_mut(i).ok_or(EINVAL)? = k;
-                }
-            }
+            uapi::SET_CONFIG => set_config(st, arg)?,
+            uapi::REG_READ => reg_read(st, arg)?,
+            uapi::REG_WRITE => reg_write(st, &me.shared.waker, arg)?,
+            uapi::SET_IRQ_FD | uapi::SET_DB_FD => set_fd(st, &me.shared.waker, cmd, arg)?,
             uapi::GET_DBBUF => {
                 let d = st.ctrl.dbbuf();
                 write_user(arg, &uapi::encode_dbbuf(d.shadow, d.eventidx, d.enabled))?;
             }
-            uapi::GET_STATS => {
-                let s = st.ctrl.stats;
-                let v = [
-                    s.commands,
-                    s.mmio_doorbells,
-                    s.kick_doorbells,
-                    s.shadow_reads,
-                    s.eventidx_writes,
-                    s.interrupts,
-                    s.errors,
-                    st.ctrl.inflight() as u64,
-                ];
-                write_user(arg, &uapi::encode_stats(&v))?;
-            }
-            _ => {
-                // VHOST_NVME_RESET: as CC.EN 1 -> 0, and wait until the
-                // commands in flight have ended.
-                st.ctrl.reset();
-                let mut waited = 0;
-                loop {
-                    g.drain();
-                    if !g.ctrl.busy() {
-                        break;
-                    }
-                    if waited >= RESET_WAIT_MS {
-                        return Err(ETIMEDOUT);
-                    }
-                    drop(g);
-                    vhost::msleep(1);
-                    waited += 1;
-                    g = me.shared.state.lock();
-                }
-            }
+            uapi::GET_STATS => get_stats(st, arg)?,
+            _ => reset(&me.shared, g)?,
         }
         Ok(0)
     }
+}
+
+/// The ioctls only the owner may call: all but `VHOST_NVME_SET_OWNER`.
+const OWNER_IOCTLS: [u32; 10] = [
+    uapi::SET_MEM_TABLE,
+    uapi::SET_BACKEND,
+    uapi::REG_READ,
+    uapi::REG_WRITE,
+    uapi::SET_IRQ_FD,
+    uapi::SET_DB_FD,
+    uapi::GET_DBBUF,
+    uapi::RESET,
+    uapi::GET_STATS,
+    uapi::SET_CONFIG,
+];
+
+impl Controller {
+    /// `VHOST_NVME_SET_OWNER`: the caller becomes the owner, and the worker
+    /// starts in its thread group (and mm). `EBUSY` if there is an owner.
+    fn set_owner(&self) -> Result {
+        let mut task = self.task.lock();
+        {
+            let mut st = self.shared.state.lock();
+            if st.owner.is_some() {
+                return Err(EBUSY);
+            }
+            st.owner = Some(Owner::current().ok_or(EINVAL)?);
+        }
+        // The worker joins the caller's thread group (and mm).
+        match self.shared.waker.start(self.shared.clone(), c"vhost-nvme") {
+            Ok(t) => *task = Some(t),
+            Err(e) => {
+                self.shared.state.lock().owner = None;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `VHOST_NVME_SET_CONFIG`: serial number and most I/O queue pairs
+/// (`EBUSY` while enabled or busy, `EINVAL` for bad values).
+fn set_config(st: &mut State, arg: usize) -> Result {
+    let b = read_user::<{ uapi::CONFIG_SIZE }>(arg)?;
+    let (serial, queues) = uapi::decode_config(&b);
+    if st.ctrl.regs.enabled() || st.ctrl.busy() {
+        return Err(EBUSY);
+    }
+    st.ctrl.configure(serial, queues).map_err(|_| EINVAL)
+}
+
+/// `VHOST_NVME_REG_READ`: reads the register named in the user's
+/// structure into its value field.
+fn reg_read(st: &mut State, arg: usize) -> Result {
+    let (mut r, mut w) = UserSlice::new(UserPtr::from_addr(arg), uapi::REG_SIZE).reader_writer();
+    let mut b = [0u8; uapi::REG_SIZE];
+    r.read_slice(&mut b)?;
+    let (offset, width, _) = uapi::decode_reg(&b);
+    let v = st.ctrl.regs.read(offset, width).map_err(|_| EINVAL)?;
+    w.write_slice(&uapi::encode_reg(offset, width, v))
+}
+
+/// `VHOST_NVME_REG_WRITE`: a register write; a shutdown syncs the
+/// backend, and any effect kicks the worker.
+fn reg_write(st: &mut State, waker: &Waker, arg: usize) -> Result {
+    let (offset, width, value) = uapi::decode_reg(&read_user::<{ uapi::REG_SIZE }>(arg)?);
+    let (ctrl, mut host) = st.parts();
+    let e = ctrl.reg_write(&mut host, offset, width, value).map_err(|_| EINVAL)?;
+    if e == regs::Effect::Shutdown {
+        if let Some(b) = &st.backend {
+            b.sync()?;
+        }
+    }
+    // Doorbells, enable, mask changes; after a reset, the completions of
+    // the orphaned commands end it.
+    if e != regs::Effect::None {
+        waker.kick();
+    }
+    Ok(())
+}
+
+/// `VHOST_NVME_SET_IRQ_FD` (`cmd`) or `VHOST_NVME_SET_DB_FD`: sets or
+/// (fd -1) removes the eventfd of an interrupt vector or of a doorbell.
+fn set_fd(st: &mut State, waker: &Arc<Waker>, cmd: u32, arg: usize) -> Result {
+    let (index, fd) = uapi::decode_fd(&read_user::<{ uapi::FD_SIZE }>(arg)?);
+    let i = usize::try_from(index).map_err(|_| EINVAL)?;
+    if cmd == uapi::SET_IRQ_FD {
+        let e = if fd < 0 { None } else { Some(EventFd::get(fd)?) };
+        *st.irqs.get_mut(i).ok_or(EINVAL)? = e;
+    } else {
+        let k = if fd < 0 { None } else { Some(KickFd::new(fd, waker)?) };
+        *st.kicks.get_mut(i).ok_or(EINVAL)? = k;
+    }
+    Ok(())
+}
+
+/// `VHOST_NVME_GET_STATS`: the counters, in the uapi's order.
+fn get_stats(st: &State, arg: usize) -> Result {
+    let s = st.ctrl.stats;
+    let v = [
+        s.commands,
+        s.mmio_doorbells,
+        s.kick_doorbells,
+        s.shadow_reads,
+        s.eventidx_writes,
+        s.interrupts,
+        s.errors,
+        st.ctrl.inflight() as u64,
+    ];
+    write_user(arg, &uapi::encode_stats(&v))
+}
+
+/// `VHOST_NVME_RESET`: as `CC.EN` 1 -> 0, and waits (the lock dropped
+/// while it sleeps) until the commands in flight have ended; `ETIMEDOUT`
+/// after [`RESET_WAIT_MS`].
+fn reset<'a>(shared: &'a Shared, mut g: MutexGuard<'a, State>) -> Result {
+    g.ctrl.reset();
+    let mut waited = 0;
+    loop {
+        g.drain();
+        if !g.ctrl.busy() {
+            break;
+        }
+        if waited >= RESET_WAIT_MS {
+            return Err(ETIMEDOUT);
+        }
+        drop(g);
+        vhost::msleep(1);
+        waited += 1;
+        g = shared.state.lock();
+    }
+    Ok(())
 }
 
 /// `VHOST_NVME_SET_BACKEND`: fd (-1 removes), LBA size (512 or 4096, at

@@ -88,111 +88,160 @@ fn ctr_err(msg: &'static CStr) -> impl Fn(Error) -> CtrError {
     move |e| CtrError::new(msg, e)
 }
 
+/// Opens the data device of table line `c` and claims it for this mapped
+/// device (`name`).
+fn open_data_device(
+    cfg: &mut TargetConfig<'_>,
+    c: &config::Config<'_>,
+    name: &str,
+) -> Result<(DmDev, DevClaim), CtrError> {
+    let dev = cfg.get_device(c.dev_path).map_err(|e| {
+        pr_err!(
+            "{}: cannot open data device {}: error {}\n",
+            name,
+            c.dev_path.to_str().unwrap_or("(not UTF-8)"),
+            e.to_errno()
+        );
+        CtrError::new(c"Data device lookup failed", e)
+    })?;
+    // One volume per device: a second target on it (another mapped
+    // device, or the same table twice) would format or load the same
+    // metadata and corrupt it. A reload of this mapped device may.
+    let claim = cfg.claim_exclusive(&dev).map_err(|e| {
+        if e.err == EBUSY {
+            pr_err!(
+                "{}: data device {} is already used by vdo_qat volume {}\n",
+                name,
+                dev.name().to_str().unwrap_or("?"),
+                e.holder()
+            );
+            CtrError::new(c"Data device already used by another vdo_qat target", EBUSY)
+        } else {
+            CtrError::new(c"Cannot claim the data device", e.err)
+        }
+    })?;
+    Ok((dev, claim))
+}
+
+/// Reads block 0 of the data device: true if it is zeros (format), false
+/// if it is our superblock (load). Anything else is refused: never
+/// overwrite foreign data.
+fn is_fresh(data: &Bdev, name: &str) -> Result<bool, CtrError> {
+    let mut b0 = BlockBuf::new_zeroed(GFP_KERNEL).map_err(ctr_err(c"Cannot allocate memory"))?;
+    data.read_block(0, &mut b0).map_err(|e| {
+        pr_err!("{}: cannot read block 0 of the data device: error {}\n", name, e.to_errno());
+        CtrError::new(c"Cannot read the data device", e)
+    })?;
+    let fresh = b0.iter().all(|&x| x == 0);
+    if !fresh && !format::has_magic(&b0) {
+        pr_err!(
+            "{}: data device holds foreign data (block 0 is neither zeros nor a vdo_qat superblock); zero its first 4 KiB to format it\n",
+            name
+        );
+        return Err(CtrError::new(c"Data device holds foreign data", EINVAL));
+    }
+    Ok(fresh)
+}
+
+/// What device-mapper sends to `map`: one bio per flush and per discard,
+/// no write-zeroes bios, at most one 4 KiB block per bio, whole discards.
+fn set_target_limits(cfg: &mut TargetConfig<'_>) {
+    cfg.set_num_flush_bios(1);
+    cfg.set_num_discard_bios(1);
+    cfg.set_num_write_zeroes_bios(0);
+    cfg.set_discards_supported(true);
+    cfg.set_flush_supported(true);
+    cfg.set_max_io_len(SECTORS_PER_BLOCK as u32);
+    cfg.set_max_discard_granularity(true);
+}
+
+/// The volume of table line `c` over the data device (`data`, and
+/// `meta_bdev` for its metadata), not yet formatted or loaded; the
+/// accelerator probed.
+fn new_volume(
+    cfg: &mut TargetConfig<'_>,
+    c: &config::Config<'_>,
+    data: Bdev,
+    meta_bdev: Bdev,
+) -> Result<Arc<volume::Volume>, CtrError> {
+    let events = cfg.event_notifier().map_err(ctr_err(c"Cannot allocate memory"))?;
+    let probe = kstor::acomp::Acomp::new_software(c"deflate").ok();
+    let driver = probe.as_ref().map_or(c"none", |a| a.driver_name());
+    let opts = volume::Options {
+        dedup: Atomic::new(c.dedup),
+        logical_blocks: c.logical_blocks,
+        low_water: c.low_water,
+        metadata_blocks: c.metadata_blocks,
+        index_mib: c.index_mib,
+        max_refs: c.max_refs(),
+        commit_period_ms: c.commit_period(),
+    };
+    let begin = cfg.target().begin();
+    let vol = volume::Volume::new(data, meta_bdev, begin, opts, c.compression, events, driver)
+        .map_err(ctr_err(c"Cannot allocate memory"))?;
+    drop(probe);
+    vol.probe_accel();
+    Ok(vol)
+}
+
+/// Formats a fresh data device of `dev_blocks` blocks for table line `c`.
+fn format_volume(vol: &volume::Volume, c: &config::Config<'_>, dev_blocks: u64, name: &str) -> Result<(), CtrError> {
+    let meta = c.metadata_for(dev_blocks);
+    vol.format(dev_blocks, meta).map_err(|e| {
+        pr_err!(
+            "{}: cannot format: device of {} blocks, {} metadata blocks: error {}\n",
+            name,
+            dev_blocks,
+            meta,
+            e.to_errno()
+        );
+        CtrError::new(c"Cannot format the data device", e)
+    })?;
+    pr_info!(
+        "{}: formatted: {} blocks, {} for metadata, logical {} blocks\n",
+        name,
+        dev_blocks,
+        meta,
+        c.logical_blocks
+    );
+    Ok(())
+}
+
+/// Reads the superblock of a formatted data device: the logical size of
+/// table line `c` may grow, not shrink.
+fn check_superblock(vol: &volume::Volume, c: &config::Config<'_>, name: &str) -> Result<(), CtrError> {
+    let sb = vol
+        .read_superblock(name)
+        .map_err(ctr_err(c"Bad vdo_qat superblock"))?;
+    if c.logical_blocks < sb.logical_blocks {
+        pr_err!(
+            "{}: logical size {} blocks is smaller than the volume's {}: shrinking is not supported\n",
+            name,
+            c.logical_blocks,
+            sb.logical_blocks
+        );
+        return Err(CtrError::new(c"Cannot shrink the logical size", EINVAL));
+    }
+    Ok(())
+}
+
 #[vtable]
 impl dm::TargetOps for VdoQat {
     fn ctr(cfg: &mut TargetConfig<'_>, args: Args<'_>) -> Result<Pin<KBox<Self>>, CtrError> {
         let len = cfg.target().len();
         let name = cfg.target().device_name().to_str().unwrap_or("?");
         let c = config::Config::parse(args, len)?;
-        let dev = cfg.get_device(c.dev_path).map_err(|e| {
-            pr_err!(
-                "{}: cannot open data device {}: error {}\n",
-                name,
-                c.dev_path.to_str().unwrap_or("(not UTF-8)"),
-                e.to_errno()
-            );
-            CtrError::new(c"Data device lookup failed", e)
-        })?;
-        // One volume per device: a second target on it (another mapped
-        // device, or the same table twice) would format or load the same
-        // metadata and corrupt it. A reload of this mapped device may.
-        let claim = cfg.claim_exclusive(&dev).map_err(|e| {
-            if e.err == EBUSY {
-                pr_err!(
-                    "{}: data device {} is already used by vdo_qat volume {}\n",
-                    name,
-                    dev.name().to_str().unwrap_or("?"),
-                    e.holder()
-                );
-                CtrError::new(c"Data device already used by another vdo_qat target", EBUSY)
-            } else {
-                CtrError::new(c"Cannot claim the data device", e.err)
-            }
-        })?;
+        let (dev, claim) = open_data_device(cfg, &c, name)?;
         let data = Bdev::from_dm(&dev).map_err(ctr_err(c"Data device lookup failed"))?;
         let meta_bdev = data.clone_ref();
         let dev_blocks = data.size_sectors() / SECTORS_PER_BLOCK;
-        // Block 0: zeros (format), our superblock (load) or anything else
-        // (refuse: never overwrite foreign data).
-        let mut b0 = BlockBuf::new_zeroed(GFP_KERNEL).map_err(ctr_err(c"Cannot allocate memory"))?;
-        data.read_block(0, &mut b0).map_err(|e| {
-            pr_err!("{}: cannot read block 0 of the data device: error {}\n", name, e.to_errno());
-            CtrError::new(c"Cannot read the data device", e)
-        })?;
-        let fresh = b0.iter().all(|&x| x == 0);
-        if !fresh && !format::has_magic(&b0) {
-            pr_err!(
-                "{}: data device holds foreign data (block 0 is neither zeros nor a vdo_qat superblock); zero its first 4 KiB to format it\n",
-                name
-            );
-            return Err(CtrError::new(c"Data device holds foreign data", EINVAL));
-        }
-        cfg.set_num_flush_bios(1);
-        cfg.set_num_discard_bios(1);
-        cfg.set_num_write_zeroes_bios(0);
-        cfg.set_discards_supported(true);
-        cfg.set_flush_supported(true);
-        cfg.set_max_io_len(SECTORS_PER_BLOCK as u32);
-        cfg.set_max_discard_granularity(true);
-        let events = cfg.event_notifier().map_err(ctr_err(c"Cannot allocate memory"))?;
-        let probe = kstor::acomp::Acomp::new_software(c"deflate").ok();
-        let driver = probe.as_ref().map_or(c"none", |a| a.driver_name());
-        let opts = volume::Options {
-            dedup: Atomic::new(c.dedup),
-            logical_blocks: c.logical_blocks,
-            low_water: c.low_water,
-            metadata_blocks: c.metadata_blocks,
-            index_mib: c.index_mib,
-            max_refs: c.max_refs(),
-            commit_period_ms: c.commit_period(),
-        };
-        let begin = cfg.target().begin();
-        let vol = volume::Volume::new(data, meta_bdev, begin, opts, c.compression, events, driver)
-            .map_err(ctr_err(c"Cannot allocate memory"))?;
-        drop(probe);
-        vol.probe_accel();
+        let fresh = is_fresh(&data, name)?;
+        set_target_limits(cfg);
+        let vol = new_volume(cfg, &c, data, meta_bdev)?;
         if fresh {
-            let meta = c.metadata_for(dev_blocks);
-            vol.format(dev_blocks, meta).map_err(|e| {
-                pr_err!(
-                    "{}: cannot format: device of {} blocks, {} metadata blocks: error {}\n",
-                    name,
-                    dev_blocks,
-                    meta,
-                    e.to_errno()
-                );
-                CtrError::new(c"Cannot format the data device", e)
-            })?;
-            pr_info!(
-                "{}: formatted: {} blocks, {} for metadata, logical {} blocks\n",
-                name,
-                dev_blocks,
-                meta,
-                c.logical_blocks
-            );
+            format_volume(&vol, &c, dev_blocks, name)?;
         } else {
-            let sb = vol
-                .read_superblock(name)
-                .map_err(ctr_err(c"Bad vdo_qat superblock"))?;
-            if c.logical_blocks < sb.logical_blocks {
-                pr_err!(
-                    "{}: logical size {} blocks is smaller than the volume's {}: shrinking is not supported\n",
-                    name,
-                    c.logical_blocks,
-                    sb.logical_blocks
-                );
-                return Err(CtrError::new(c"Cannot shrink the logical size", EINVAL));
-            }
+            check_superblock(&vol, &c, name)?;
         }
         let n = kernel::cpu::nr_cpu_ids()
             .saturating_mul(LANES_PER_CPU)

@@ -332,114 +332,163 @@ fn core_set(h: &[u16; 256], n: u32, scratch: &mut [u16; 256]) -> u32 {
     distinct(h) - removed
 }
 
-/// Samples `block` (see the module documentation) and estimates its
-/// compressibility. Reads [`Estimate::sampled`] bytes of it, at most a
-/// quarter of it (all of it below 128 bytes) and at most [`MAX_SAMPLE`].
-pub fn estimate(block: &[u8]) -> Estimate {
-    let runs = Runs::of(block.len());
-    let n = (runs.count * runs.len) as u32;
-    // Byte histograms of the sample and of its literals (bytes outside
-    // repeats), and the LZ pass's table of sample positions.
-    let mut all = [0u16; 256];
-    let mut lit = [0u16; 256];
-    let mut table = [0u16; 1 << HASH_BITS];
-    let mut matched = 0u32;
-    let mut far_matched = 0u32;
-    let mut repeats = 0u32;
-    // Whether the last sampled byte was inside a repeat, and whether that
-    // repeat counts `FAR_WEIGHT` times.
-    let mut in_repeat = false;
-    let mut far = false;
+/// The LZ pass over the sample, run by run, and the byte histograms it
+/// fills (2 KiB of stack).
+struct Lz {
+    /// Byte histogram of the sample.
+    all: [u16; 256],
+    /// Byte histogram of the literals (sample bytes outside repeats).
+    lit: [u16; 256],
+    /// Earlier sample positions by the hash of their 4 bytes: tag and
+    /// position plus one (see [`POS_BITS`]).
+    table: [u16; 1 << HASH_BITS],
+    /// Sample bytes inside a repeat.
+    matched: u32,
+    /// Of those, bytes of a repeat counting [`FAR_WEIGHT`] times.
+    far_matched: u32,
+    /// Repeats found (see [`Estimate::repeats`]).
+    repeats: u32,
+    /// Whether the last sampled byte was inside a repeat.
+    in_repeat: bool,
+    /// Whether that repeat counts [`FAR_WEIGHT`] times.
+    far: bool,
+}
 
-    for k in 0..runs.count {
+impl Lz {
+    /// A pass that has seen nothing.
+    fn new() -> Self {
+        Lz {
+            all: [0; 256],
+            lit: [0; 256],
+            table: [0; 1 << HASH_BITS],
+            matched: 0,
+            far_matched: 0,
+            repeats: 0,
+            in_repeat: false,
+            far: false,
+        }
+    }
+
+    /// Passes over run `k` of `block`: finds its repeats of earlier
+    /// sampled bytes and counts its bytes.
+    fn scan_run(&mut self, runs: &Runs, block: &[u8], k: usize) {
         let cur = runs.run(block, k);
-        let base = k * runs.len;
         // Bytes of `cur` before this index are inside a repeat.
         let mut covered = 0;
         for (t, &b) in cur.iter().enumerate() {
-            if let Some(w) = word(cur, t) {
-                let (slot, tag) = hash(w);
-                let e = table.get(slot).copied().unwrap_or(0);
-                if t >= covered && e != 0 && e >> POS_BITS == tag {
-                    let (src_run, src) = runs.rest(block, usize::from(e & POS_MASK) - 1);
-                    let len = cur
-                        .get(t..)
-                        .unwrap_or(&[])
-                        .iter()
-                        .zip(src)
-                        .take_while(|(x, y)| x == y)
-                        .count();
-                    if len >= MIN_MATCH {
-                        // One that starts where the previous one ended (cut
-                        // by the end of its source run, or by the gap
-                        // between runs) is most likely the same repeat.
-                        if !(in_repeat && t == covered) {
-                            repeats += 1;
-                        }
-                        far = src_run != k && w != u32::from(w as u8) * 0x0101_0101;
-                        covered = if len == src.len() && len >= EXTRAPOLATE_MIN {
-                            cur.len()
-                        } else {
-                            t + len
-                        };
-                    }
-                }
-                if let Some(e) = table.get_mut(slot) {
-                    *e = (tag << POS_BITS) | (base + t + 1) as u16;
-                }
-            }
-            if let Some(c) = all.get_mut(usize::from(b)) {
+            covered = self.match_at(runs, block, k, cur, t, covered);
+            if let Some(c) = self.all.get_mut(usize::from(b)) {
                 *c += 1;
             }
-            in_repeat = t < covered;
-            if in_repeat {
-                matched += 1;
-                far_matched += u32::from(far);
-            } else if let Some(c) = lit.get_mut(usize::from(b)) {
+            self.in_repeat = t < covered;
+            if self.in_repeat {
+                self.matched += 1;
+                self.far_matched += u32::from(self.far);
+            } else if let Some(c) = self.lit.get_mut(usize::from(b)) {
                 *c += 1;
             }
         }
     }
 
-    // Literals cost their entropy, corrected for the bias of a small
-    // sample by Miller–Madow, at most 8 bits a byte. Bytes priced as
-    // literals: the sample less the repeats, a byte of a repeat between
-    // two runs (not of a byte run) counting `FAR_WEIGHT` times.
-    let literals = n - matched;
-    let lit_entropy = if literals == 0 {
-        0
-    } else {
-        let mm = u64::from(distinct(&lit).saturating_sub(1)) * MILLER_MADOW / u64::from(literals).max(1);
-        (entropy_fixed(&lit, literals) + mm).min(8 * ONE_BIT)
-    };
-    let priced = n.saturating_sub(matched + far_matched * (FAR_WEIGHT - 1));
-    let bits =
-        u64::from(priced) * lit_entropy / ONE_BIT + u64::from(repeats) * u64::from(MATCH_BITS);
-    let cost = if n == 0 {
-        0
-    } else {
-        bits * 1000 / (8 * u64::from(n)).max(1)
-            + u64::from(TABLE_BITS) * 1000 / (block.len() as u64).saturating_mul(8).max(1)
-    };
+    /// Looks up the 4 bytes at index `t` of `cur`, run `k` of `block`, in
+    /// the table, then enters them there. A repeat of at least
+    /// [`MIN_MATCH`] bytes starting at `t`, past `covered` (the end of the
+    /// repeat so far), is counted; returns how far the run is covered now.
+    fn match_at(&mut self, runs: &Runs, block: &[u8], k: usize, cur: &[u8], t: usize, covered: usize) -> usize {
+        let Some(w) = word(cur, t) else { return covered };
+        let mut covered = covered;
+        let (slot, tag) = hash(w);
+        let e = self.table.get(slot).copied().unwrap_or(0);
+        if t >= covered && e != 0 && e >> POS_BITS == tag {
+            let (src_run, src) = runs.rest(block, usize::from(e & POS_MASK) - 1);
+            let len = cur
+                .get(t..)
+                .unwrap_or(&[])
+                .iter()
+                .zip(src)
+                .take_while(|(x, y)| x == y)
+                .count();
+            if len >= MIN_MATCH {
+                // One that starts where the previous one ended (cut by the
+                // end of its source run, or by the gap between runs) is
+                // most likely the same repeat.
+                if !(self.in_repeat && t == covered) {
+                    self.repeats += 1;
+                }
+                self.far = src_run != k && w != u32::from(w as u8) * 0x0101_0101;
+                covered = if len == src.len() && len >= EXTRAPOLATE_MIN {
+                    cur.len()
+                } else {
+                    t + len
+                };
+            }
+        }
+        if let Some(e) = self.table.get_mut(slot) {
+            *e = (tag << POS_BITS) | (k * runs.len + t + 1) as u16;
+        }
+        covered
+    }
 
-    let repeated = if runs.count >= 2 {
+    /// Estimated raw deflate output of a block of `block_len` bytes whose
+    /// sample of `n` bytes went through the pass, in permille of the block.
+    fn cost_permille(&self, n: u32, block_len: usize) -> u64 {
+        // Literals cost their entropy, corrected for the bias of a small
+        // sample by Miller–Madow, at most 8 bits a byte. Bytes priced as
+        // literals: the sample less the repeats, a byte of a repeat between
+        // two runs (not of a byte run) counting `FAR_WEIGHT` times.
+        let literals = n - self.matched;
+        let lit_entropy = if literals == 0 {
+            0
+        } else {
+            let mm = u64::from(distinct(&self.lit).saturating_sub(1)) * MILLER_MADOW / u64::from(literals).max(1);
+            (entropy_fixed(&self.lit, literals) + mm).min(8 * ONE_BIT)
+        };
+        let priced = n.saturating_sub(self.matched + self.far_matched * (FAR_WEIGHT - 1));
+        let bits =
+            u64::from(priced) * lit_entropy / ONE_BIT + u64::from(self.repeats) * u64::from(MATCH_BITS);
+        if n == 0 {
+            0
+        } else {
+            bits * 1000 / (8 * u64::from(n)).max(1)
+                + u64::from(TABLE_BITS) * 1000 / (block_len as u64).saturating_mul(8).max(1)
+        }
+    }
+}
+
+/// btrfs `sample_repeated_patterns` over the runs of `block` (see
+/// [`Estimate::repeated`]).
+fn repeated(runs: &Runs, block: &[u8]) -> bool {
+    if runs.count >= 2 {
         let h = runs.count / 2;
         (0..h).all(|k| runs.run(block, k) == runs.run(block, k + h))
     } else {
         let run = runs.run(block, 0);
         let h = run.len() / 2;
         h > 0 && run.get(..h) == run.get(h..2 * h)
-    };
+    }
+}
 
+/// Samples `block` (see the module documentation) and estimates its
+/// compressibility. Reads [`Estimate::sampled`] bytes of it, at most a
+/// quarter of it (all of it below 128 bytes) and at most [`MAX_SAMPLE`].
+pub fn estimate(block: &[u8]) -> Estimate {
+    let runs = Runs::of(block.len());
+    let n = (runs.count * runs.len) as u32;
+    let mut lz = Lz::new();
+    for k in 0..runs.count {
+        lz.scan_run(&runs, block, k);
+    }
+    let cost = lz.cost_permille(n, block.len());
     Estimate {
         sampled: n,
-        distinct: distinct(&all),
-        core_set: core_set(&all, n, &mut lit),
-        entropy_permille: (entropy_fixed(&all, n) * 1000 / (8 * ONE_BIT)) as u32,
-        matched,
-        repeats,
+        distinct: distinct(&lz.all),
+        // The literals' histogram is done with: scratch space.
+        core_set: core_set(&lz.all, n, &mut lz.lit),
+        entropy_permille: (entropy_fixed(&lz.all, n) * 1000 / (8 * ONE_BIT)) as u32,
+        matched: lz.matched,
+        repeats: lz.repeats,
         cost_permille: cost.min(u64::from(u32::MAX)) as u32,
-        repeated,
+        repeated: repeated(&runs, block),
     }
 }
 

@@ -46,7 +46,9 @@ pub mod nvme_prp;
 #[path = "../../../drivers/nvme_vhost/nvme.rs"]
 pub mod nvme;
 
-/// `drivers/nvme_vhost/ctrl.rs`: the NVMe controller core.
+/// `drivers/nvme_vhost/ctrl.rs` and its submodules in `ctrl/` (by explicit
+/// `#[path]`, which resolves the same in both builds): the NVMe controller
+/// core.
 #[path = "../../../drivers/nvme_vhost/ctrl.rs"]
 pub mod nvme_ctrl;
 
