@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Usage: vm-run.sh <kdir> <outdir> <timeout_s> [command...]
 # Environment: VQ_VM_MEM (guest memory, default 2G), VQ_VNG (the vng to run,
-# default $VQ_CACHE/venv/bin/vng; the host tests put a fake there).
+# default $VQ_CACHE/venv/bin/vng; the host tests put a fake there),
+# VQ_VM_APPEND (more kernel command line).
 # Boots the test kernel <kdir> under QEMU TCG with virtme-ng; the guest sees
 # the host's filesystem read-only (the repository included) and <outdir>
 # read-write. Runs <command> (a shell when none is given), kills the VM after
@@ -21,9 +22,17 @@ out=$(cd "$out" && pwd)
 # /dev/kvm may exist but a stock kernel hangs or asserts under it on this
 # kind of host (shared/reference/platform.md): always TCG, never wait on KVM.
 [ -e /dev/kvm ] && vq_log "vm: /dev/kvm present, not used (TCG only)"
+# The root filesystem (the host's, read-only over 9p) is mounted with
+# cache=loose, which overrides virtme-ng's rootflags (the last one on the
+# command line wins): the guest caches what it read, so starting a process
+# costs about half as much (python3 with a few imports: 2.3 s instead of
+# 6 s; dmsetup: 0.5 s instead of 0.8 s; measured under TCG with the debug
+# kernel). Nothing on the host changes under the guest while it runs; the
+# writable <outdir> is a separate mount without caching.
+rootflags=version=9p2000.L,trans=virtio,access=any,msize=524288,cache=loose
 args=(--run "$kdir" --disable-kvm --force-9p --cpus 2 --memory "${VQ_VM_MEM:-2G}"
 	--rwdir="$out" --cwd "$VQ_ROOT" --verbose
-	--append "panic_on_warn=0 log_buf_len=4M brd.rd_nr=1 brd.rd_size=262144")
+	--append "panic_on_warn=0 log_buf_len=4M brd.rd_nr=1 brd.rd_size=262144 rootflags=$rootflags ${VQ_VM_APPEND:-}")
 if [ $# -eq 0 ]; then
 	exec "$vng" "${args[@]}"
 fi

@@ -258,6 +258,7 @@ impl Volume {
         };
         io.ctx.pbn = pbn;
         io.ctx.tag = tag;
+        self.stats.raw_async.add(1, Relaxed);
         io.ctx.bio = Some(bio);
         let sector = (self.data_start.load(Relaxed) + pbn) * SECTORS_PER_BLOCK;
         if let Err((mut io, e)) = io.submit(Op::Write, OpFlags::NONE, sector) {

@@ -64,6 +64,9 @@ counters! {
         compressed,
         /// Blocks stored raw (incompressible, over 90%, or compression off).
         raw,
+        /// Of those, writes that went in flight without their lane
+        /// (`inflight.rs`).
+        raw_async,
         /// Packed blocks written.
         packed_blocks,
         /// Fragments read whose gzip CRC-32 or length did not match.

@@ -18,7 +18,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 ktap_print_header
-ktap_set_plan 10
+ktap_set_plan 11
 trap 'dmsetup remove vqi 2>/dev/null; cleanup_loops; rmmod vdo_qat 2>/dev/null' EXIT
 dmesg_mark
 mod_loaded vdo_qat || insmod "$VDO_QAT_KO"
@@ -107,8 +107,9 @@ echo "$out" | sed 's/^/# /'
 eq "every read after a raw write returns it" "raw_errors=0" "$(echo "$out" | grep '^raw_errors=')"
 eq "concurrent partial writes of one block all land" "partial_errors=0" "$(echo "$out" | grep '^partial_errors=')"
 D1=$(echo "$out" | sed -n 's/^digest=//p')
-RAW=$(dm_stat vqi raw)
+RAW=$(dm_stat vqi raw) ASYNC=$(dm_stat vqi raw_async)
 check "the writes were stored raw (raw=$RAW >= 960)" test "$RAW" -ge 960
+check "most went in flight without their lane (raw_async=$ASYNC)" test "$ASYNC" -ge 900
 eq "no write error" "0" "$(dm_stat vqi write_errors)"
 check "remove the volume" dmsetup remove vqi
 check "create it again" mk
