@@ -13,7 +13,20 @@ OUT=$1 KDIR=$2
 export VQ_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 KSRC=$KDIR; [ -d "$KDIR/source" ] && KSRC=$(readlink -f "$KDIR/source")
 export PATH=/usr/sbin:/sbin:$PATH
-# VQ_QEMU and VQ_GUEST_KERNEL for the nested guest (scripts/check.sh).
+# wait_nvme_prep: waits (up to 30 minutes) for scripts/nvme-prep.sh, run
+# on the host by check.sh while the vdo_qat tests run, then takes VQ_QEMU
+# and VQ_GUEST_KERNEL for the nested guest from its nested.env. Without
+# nvme-prep (make bench, by hand) nothing waits.
+wait_nvme_prep() {
+	local waited=0
+	[ -f "$OUT/nvme-prep.log" ] || return 0
+	while [ ! -f "$OUT/nvme-ready" ] && [ "$waited" -lt 1800 ]; do
+		sleep 5
+		waited=$((waited + 5))
+	done
+	echo "# waited ${waited} s for the nvme_vhost builds (scripts/nvme-prep.sh)"
+	if [ -f "$OUT/nested.env" ]; then set -a; . "$OUT/nested.env"; set +a; fi
+}
 if [ -f "$OUT/nested.env" ]; then set -a; . "$OUT/nested.env"; set +a; fi
 
 # KUnit: the suites run when the module loads.
@@ -39,6 +52,7 @@ KSFT_LIST=$(bash "$VQ_ROOT/scripts/ksft-list.sh")
 	ktap_print_header
 	ktap_set_plan "$(wc -l <<<"$KSFT_LIST")"
 	for c in $(awk '!seen[$1]++ { print $1 }' <<<"$KSFT_LIST"); do
+		[ "$c" = nvme_vhost ] && wait_nvme_prep
 		# Not in a subshell: test numbers continue across collections.
 		cd "$STAGE/$c" && run_many $(awk -v c="$c" '$1 == c { print $2 }' <<<"$KSFT_LIST")
 	done
