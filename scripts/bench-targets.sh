@@ -41,6 +41,8 @@ set -eu
 OUT=$1
 R=$(cd "$(dirname "$0")/.." && pwd)
 export PATH=/usr/sbin:/sbin:$PATH
+# No udev in the test VM: libdevmapper creates /dev/mapper nodes itself.
+export DM_DISABLE_UDEV=1
 SECS=${BENCH_SECS:-5}
 FILL=${BENCH_FILL_MIB:-128}
 LOGICAL=$((4 * 1024 * 1024 * 2))	# 4 GiB, sectors
@@ -94,21 +96,24 @@ used_blocks() {
 	esac
 }
 
+# create <target>: the target "bt" (over "pool" for dm-thin); fails if
+# any step fails.
 create() {
 	case $1 in
 	linear) dmsetup create bt --table "0 $LOGICAL linear /dev/nullb0 0" ;;
 	thin)
-		dmsetup create pool --table "0 $((8 * 1024 * 1024 * 2)) thin-pool /dev/nullb1 /dev/nullb0 128 0 1 skip_block_zeroing"
-		dmsetup message pool 0 "create_thin 0"
-		dmsetup create bt --table "0 $LOGICAL thin /dev/mapper/pool 0" ;;
+		dmsetup create pool --table "0 $((8 * 1024 * 1024 * 2)) thin-pool /dev/nullb1 /dev/nullb0 128 0 1 skip_block_zeroing" &&
+			dmsetup mknodes pool &&
+			dmsetup message pool 0 "create_thin 0" &&
+			dmsetup create bt --table "0 $LOGICAL thin /dev/mapper/pool 0" ;;
 	dm_vdo)
-		modprobe dm-vdo
-		dmsetup create bt --table "0 $LOGICAL vdo V4 /dev/nullb0 $((8 * 1024 * 256)) 4096 32768 16380 compression on deduplication on" ;;
+		modprobe dm-vdo &&
+			dmsetup create bt --table "0 $LOGICAL vdo V4 /dev/nullb0 $((8 * 1024 * 256)) 4096 32768 16380 compression on deduplication on" ;;
 	vdo_qat) dmsetup create bt --table "0 $LOGICAL vdo_qat /dev/nullb0 $LOGICAL" ;;
 	vdo_qat_nocomp) dmsetup create bt --table "0 $LOGICAL vdo_qat /dev/nullb0 $LOGICAL 2 compression off" ;;
 	vdo_qat_nodedup) dmsetup create bt --table "0 $LOGICAL vdo_qat /dev/nullb0 $LOGICAL 2 dedup off" ;;
-	esac
-	dmsetup mknodes bt
+	*) false ;;
+	esac && dmsetup mknodes bt
 }
 
 remove() {
