@@ -91,22 +91,12 @@ impl<T: IoDone> BlockIo<T> {
         let n = self.bufs.len() as u32;
         let dev = self.bdev.as_raw();
         let raw = KBox::into_raw(self);
-        // SAFETY: `dev` is held by the box's `Bdev`, which lives until the
-        // box is dropped after completion. Each pointer is a `BlockBuf`, a
-        // whole kmalloc'd page owned by the box, which nothing else can
-        // reach until `end_io` returns it (the type invariant starts here).
-        // `end_io::<T>` matches the `bi_private` given.
-        let r = to_result(unsafe {
-            bindings::kstor_aio_submit(
-                dev,
-                op.as_raw() | flags.bits(),
-                sector,
-                ptrs.as_ptr(),
-                n,
-                Some(end_io::<T>),
-                raw.cast(),
-            )
-        });
+        let opf = op.as_raw() | flags.bits();
+        let end: Option<unsafe extern "C" fn(*mut bindings::bio)> = Some(end_io::<T>);
+        // SAFETY: `dev` and the buffers (whole kmalloc'd pages) belong to the
+        // box, which only `end_io::<T>` (matching `bi_private`) gets back.
+        let rc = unsafe { bindings::kstor_aio_submit(dev, opf, sector, ptrs.as_ptr(), n, end, raw.cast()) };
+        let r = to_result(rc);
         match r {
             Ok(()) => Ok(()),
             Err(e) => {
