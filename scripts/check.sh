@@ -13,30 +13,43 @@ variant=${1:-debug}
 VM_TIMEOUT=${VM_TIMEOUT:-$(vq_vm_timeout)}
 
 "$VQ_ROOT/scripts/setup-host.sh"
-kdir=$("$VQ_ROOT/scripts/build-modules.sh" "$variant" modules)
 out=$VQ_ROOT/build/check
 rm -rf "$out"; mkdir -p "$out"
-# What only the nvme_vhost kselftests need (the test VMM, QEMU with
-# vhost-nvme, the nested guest's kernel) is built in the background while
-# the VM runs the vdo_qat kselftests (scripts/nvme-prep.sh).
-setsid "$VQ_ROOT/scripts/nvme-prep.sh" "$out" >"$out/nvme-prep.log" 2>&1 </dev/null &
+# Two background jobs give way to the foreground (vq_background): they
+# only fill the cores the kernel build and the VM leave idle, and the VM,
+# which mostly keeps one core busy, runs at full speed.
+# - What only the nvme_vhost kselftests need (the test VMM, QEMU with
+#   vhost-nvme, the nested guest's kernel; scripts/nvme-prep.sh), from now
+#   on: its downloads overlap the kernel build, its builds the vdo_qat
+#   kselftests, and the VM waits for it before the nvme_vhost ones.
+# - The host cargo tests and scripts/layout-test.sh, once the modules are
+#   built (bg_host below).
+setsid bash -c '. "$1/scripts/lib.sh"; vq_background; exec "$1/scripts/nvme-prep.sh" "$2"' \
+	_ "$VQ_ROOT" "$out" >"$out/nvme-prep.log" 2>&1 </dev/null &
 prep=$!
-trap 'kill -- -$prep 2>/dev/null' EXIT
+host=
+trap 'kill -- -$prep 2>/dev/null; [ -z "$host" ] || kill -- -$host 2>/dev/null' EXIT
+kdir=$("$VQ_ROOT/scripts/build-modules.sh" "$variant" modules)
 # The kselftest programs the guest runs: summarize.py names those without a
 # result.
 "$VQ_ROOT/scripts/ksft-list.sh" >"$out/kselftest.list"
 
-vq_log "host cargo tests"
-(cd "$VQ_ROOT/tools/pure" && cargo test 2>&1) >"$out/cargo.log" || true
-
-# Rust's view of C structs and the unsafe-code rules, checked on the host
-# against the modules just built (scripts/layout-test.sh, KTAP; counted
-# with the host script tests below).
-vq_log "layout and unsafe-code checks"
-"$VQ_ROOT/scripts/layout-test.sh" "$kdir" "$out" >"$out/host-layout.ktap" 2>"$out/layout-test.log" || true
+# bg_host <out> <kdir>: the host cargo tests (tools/pure), then Rust's view
+# of C structs and the unsafe-code rules, checked against the modules just
+# built (scripts/layout-test.sh, KTAP, counted with the host script tests).
+bg_host() {
+	vq_background
+	(cd "$VQ_ROOT/tools/pure" && cargo test 2>&1) >"$1/cargo.log" || true
+	"$VQ_ROOT/scripts/layout-test.sh" "$2" "$1" >"$1/host-layout.ktap" 2>"$1/layout-test.log" || true
+}
+export -f bg_host vq_background
+vq_log "host cargo tests, layout and unsafe-code checks (in the background)"
+setsid env VQ_ROOT="$VQ_ROOT" bash -c 'bg_host "$1" "$2"' _ "$out" "$kdir" </dev/null &
+host=$!
 
 # Host tests of the test machinery (VM runner, summary), KTAP each:
-# scripts/tests/*.sh, their helpers are not *.sh.
+# scripts/tests/*.sh, their helpers are not *.sh. In the foreground: the
+# VM runner's tests time fake VMs.
 vq_log "host script tests"
 for t in "$VQ_ROOT"/scripts/tests/*.sh; do
 	bash "$t" >"$out/host-$(basename "$t" .sh).ktap" 2>&1 || true
@@ -45,7 +58,8 @@ done
 vq_log "VM tests (QEMU TCG, kernel $kdir, timeout ${VM_TIMEOUT}s)"
 "$VQ_ROOT/scripts/vm-run.sh" "$kdir" "$out" "$VM_TIMEOUT" \
 	"bash $VQ_ROOT/scripts/run-guest-tests.sh $out $kdir" || vq_log "VM exited with $?"
-wait "$prep"
+wait "$prep" || vq_log "nvme-prep.sh failed (see $out/nvme-prep.log)"
+wait "$host" || true
 trap - EXIT
 # The test VMM's host tests (driver against the controller core in
 # process), from nvme-prep.sh.

@@ -36,6 +36,18 @@ vq_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 vq_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 vq_jobs() { echo $(( $(nproc) + 1 )); }
 
+# vq_background: the calling process and its children give way to everything
+# else, CPU and I/O: for check.sh's background builds, which only fill what
+# the kernel build and the test VM leave idle. The session's autogroup gets
+# nice 19 (with CONFIG_SCHED_AUTOGROUP, plain nice only orders the tasks of
+# one session; call it in a new session, setsid), the process nice 19 and
+# the idle I/O class. Each step is best effort.
+vq_background() {
+	echo 19 >/proc/self/autogroup 2>/dev/null || true
+	renice -n 19 -p $$ >/dev/null 2>&1 || true
+	ionice -c 3 -p $$ >/dev/null 2>&1 || true
+}
+
 # vq_vm_timeout: seconds the `make check` VM may run before vm-run.sh kills
 # it. A backstop, never the judge: each kselftest program gets its own
 # timeout (settings) plus 30 s for the runner's SIGTERM and the test's

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Usage: nvme-prep.sh <outdir>   (scripts/check.sh runs it in the background)
-# What only the nvme_vhost kselftests need, built (when not cached) while
-# the test VM boots and runs the vdo_qat kselftests, which come first:
+# What only the nvme_vhost kselftests need, built (when not cached) at the
+# lowest priority while the kernel builds and the test VM boots and runs
+# the vdo_qat kselftests, which come first:
 # the test VMM (tools/vmm, with its host tests: <outdir>/cargo-vmm.log),
 # QEMU with the vhost-nvme device and the nested guest's kernel
 # (<outdir>/nested.env). Writes <outdir>/nvme-ready last, whatever failed;
 # scripts/run-guest-tests.sh waits for it before the nvme_vhost collection.
 # On this 2-core machine a cold `make check` saves the 15 minutes these
-# builds take, as the vdo_qat tests leave one core mostly idle.
+# builds take, as the vdo_qat tests leave one core mostly idle; at the
+# lowest priority (lib.sh vq_background), they do not slow the VM down.
 source "$(dirname "$0")/lib.sh"
 out=$1
 trap 'echo done >"$out/nvme-ready"' EXIT

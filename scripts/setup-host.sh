@@ -3,7 +3,8 @@
 # Installs what building and testing need, idempotently:
 #   - Debian packages (toolchain, QEMU, test tools);
 #   - bindgen-cli (pinned) into $VQ_CACHE/cargo;
-#   - virtme-ng (pinned) into a virtualenv in $VQ_CACHE/venv.
+#   - virtme-ng (pinned) into a virtualenv in $VQ_CACHE/venv;
+#   - the kernel source (scripts/fetch-kernel.sh), unless KDIR is given.
 # Each step is skipped when its result is already there.
 source "$(dirname "$0")/lib.sh"
 
@@ -21,6 +22,14 @@ APT_PKGS=(
 
 vq_apt_install "${APT_PKGS[@]}"
 
+# The kernel source (a download, then an unpack) while bindgen-cli compiles;
+# not with KDIR (an already built tree).
+fetch=
+if [ -z "${KDIR:-}" ]; then
+	"$VQ_ROOT/scripts/fetch-kernel.sh" >/dev/null &
+	fetch=$!
+fi
+
 if ! [ -x "$BINDGEN" ] || ! "$BINDGEN" --version | grep -q " $VQ_BINDGEN_VERSION\$"; then
 	vq_log "cargo: installing bindgen-cli $VQ_BINDGEN_VERSION"
 	cargo install --locked --root "$VQ_CACHE/cargo" bindgen-cli --version "$VQ_BINDGEN_VERSION"
@@ -34,3 +43,5 @@ if ! [ -x "$VENV/bin/vng" ] || [ "$have" != "$VQ_VIRTME_NG_VERSION" ]; then
 	python3 -m venv "$VENV"
 	"$VENV/bin/pip" install -q "virtme-ng==$VQ_VIRTME_NG_VERSION"
 fi
+
+[ -z "$fetch" ] || wait "$fetch" || vq_die "could not fetch the kernel source (scripts/fetch-kernel.sh)"
