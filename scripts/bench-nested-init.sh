@@ -28,4 +28,4 @@ for qd in 1 16; do
 	sleep 3
 	head -n 3 /tmp/e | sed 's/^/GUEST: fio: /'
 done
-poweroff -f
+reboot -f
