@@ -11,8 +11,8 @@ source "$(dirname "$0")/lib.sh"
 APT_PKGS=(
 	# Rust-for-Linux toolchain
 	rustc-web rust-web-src cargo-web clang-19 lld-19 llvm-19 libclang-19-dev
-	# kernel build
-	make bc bison flex libelf-dev libssl-dev cpio xz-utils zstd kmod
+	# kernel build (gcc: the nested guests' kernel, scripts/build-kernel.sh)
+	make gcc bc bison flex libelf-dev libssl-dev cpio xz-utils zstd kmod
 	# VM and tests
 	qemu-system-x86 python3-venv dmsetup fio nvme-cli e2fsprogs util-linux
 	busybox-static
