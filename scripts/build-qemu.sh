@@ -17,7 +17,11 @@ source "$(dirname "$0")/lib.sh"
 QEMU_VERSION=${QEMU_VERSION:-10.0.2}
 QEMU_SUITE=bookworm-backports
 PATCHES=$VQ_ROOT/qemu/patches
-hash=$( (cat "$PATCHES"/*.patch 2>/dev/null || true) | sha256sum | cut -c1-12)
+# What configure gets; no debug information (a fifth of the compile time).
+CONFIGURE=(--target-list=x86_64-softmmu --without-default-features --disable-debug-info
+	--enable-kvm --enable-vhost-kernel --enable-vhost-user --enable-tcg --disable-docs
+	--enable-fdt=system --disable-install-blobs)
+hash=$( { cat "$PATCHES"/*.patch 2>/dev/null || true; echo "${CONFIGURE[*]}"; } | sha256sum | cut -c1-12)
 out=$VQ_CACHE/qemu/$QEMU_VERSION-$hash
 if [ -x "$out/qemu-system-x86_64" ]; then
 	echo "$out/qemu-system-x86_64"; exit 0
@@ -72,9 +76,7 @@ for f in $(sed -n "s/.*'\(edk2-[^']*\.fd\)'.*/\1/p" "$work/pc-bios/meson.build")
 done
 cd "$work"
 vq_log "qemu: configure"
-PATH=$VENV/bin:$PATH ./configure --target-list=x86_64-softmmu --without-default-features \
-	--enable-kvm --enable-vhost-kernel --enable-vhost-user --enable-tcg --disable-docs \
-	--enable-fdt=system --disable-install-blobs \
+PATH=$VENV/bin:$PATH ./configure "${CONFIGURE[@]}" \
 	--python="$VENV/bin/python3" >"$work/configure.log" 2>&1 ||
 	vq_die "qemu configure failed: $work/configure.log"
 vq_log "qemu: build qemu-system-x86_64 (about 4 min on 2 cores)"

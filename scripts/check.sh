@@ -23,7 +23,7 @@ rm -rf "$out"; mkdir -p "$out"
 #   on: its downloads overlap the kernel build, its builds the vdo_qat
 #   kselftests, and the VM waits for it before the nvme_vhost ones.
 # - The host cargo tests and scripts/layout-test.sh, once the modules are
-#   built (bg_host below).
+#   built and nvme-prep.sh is done (bg_host below).
 setsid bash -c '. "$1/scripts/lib.sh"; vq_background; exec "$1/scripts/nvme-prep.sh" "$2"' \
 	_ "$VQ_ROOT" "$out" >"$out/nvme-prep.log" 2>&1 </dev/null &
 prep=$!
@@ -37,8 +37,10 @@ kdir=$("$VQ_ROOT/scripts/build-modules.sh" "$variant" modules)
 # bg_host <out> <kdir>: the host cargo tests (tools/pure), then Rust's view
 # of C structs and the unsafe-code rules, checked against the modules just
 # built (scripts/layout-test.sh, KTAP, counted with the host script tests).
+# Only after nvme-prep.sh, which the VM waits for: these the summary does.
 bg_host() {
 	vq_background
+	while [ ! -f "$1/nvme-ready" ]; do sleep 5; done
 	(cd "$VQ_ROOT/tools/pure" && cargo test 2>&1) >"$1/cargo.log" || true
 	"$VQ_ROOT/scripts/layout-test.sh" "$2" "$1" >"$1/host-layout.ktap" 2>"$1/layout-test.log" || true
 }

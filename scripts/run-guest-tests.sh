@@ -13,19 +13,31 @@ OUT=$1 KDIR=$2
 export VQ_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 KSRC=$KDIR; [ -d "$KDIR/source" ] && KSRC=$(readlink -f "$KDIR/source")
 export PATH=/usr/sbin:/sbin:$PATH
-# wait_nvme_prep: waits (up to 30 minutes) for scripts/nvme-prep.sh, run
-# on the host by check.sh while the vdo_qat tests run, then takes VQ_QEMU
-# and VQ_GUEST_KERNEL for the nested guest from its nested.env. Without
+# wait_nvme_prep <marker>: waits (up to 30 minutes in all) for a step of
+# scripts/nvme-prep.sh, run on the host by check.sh while the vdo_qat tests
+# run: vmm-ready (the test VMM), nvme-ready (everything: QEMU and the nested
+# guest's kernel, named in its nested.env, which it then takes). Without
 # nvme-prep (make bench, by hand) nothing waits.
+NVME_WAITED=0
 wait_nvme_prep() {
 	local waited=0
 	[ -f "$OUT/nvme-prep.log" ] || return 0
-	while [ ! -f "$OUT/nvme-ready" ] && [ "$waited" -lt 1800 ]; do
+	while [ ! -f "$OUT/$1" ] && [ "$NVME_WAITED" -lt 1800 ]; do
 		sleep 5
-		waited=$((waited + 5))
+		waited=$((waited + 5)) NVME_WAITED=$((NVME_WAITED + 5))
 	done
-	echo "# waited ${waited} s for the nvme_vhost builds (scripts/nvme-prep.sh)"
+	echo "# waited ${waited} s for $1 (scripts/nvme-prep.sh)"
 	if [ -f "$OUT/nested.env" ]; then set -a; . "$OUT/nested.env"; set +a; fi
+}
+# nvme_prep_step <collection> <program>: the nvme-prep.sh step the program
+# needs, if any. Each program waits only for its own, so the others run
+# while the background builds go on.
+nvme_prep_step() {
+	[ "$1" = nvme_vhost ] || return 0
+	case "$2" in
+	vmm.sh) echo vmm-ready ;;
+	qemu_device.sh | guest.sh) echo nvme-ready ;;
+	esac
 }
 if [ -f "$OUT/nested.env" ]; then set -a; . "$OUT/nested.env"; set +a; fi
 
@@ -51,10 +63,13 @@ KSFT_LIST=$(bash "$VQ_ROOT/scripts/ksft-list.sh")
 	. "$STAGE/kselftest/runner.sh"
 	ktap_print_header
 	ktap_set_plan "$(wc -l <<<"$KSFT_LIST")"
-	for c in $(awk '!seen[$1]++ { print $1 }' <<<"$KSFT_LIST"); do
-		[ "$c" = nvme_vhost ] && wait_nvme_prep
-		# Not in a subshell: test numbers continue across collections.
-		cd "$STAGE/$c" && run_many $(awk -v c="$c" '$1 == c { print $2 }' <<<"$KSFT_LIST")
+	mapfile -t progs < <(awk '{ print $1 "/" $2 }' <<<"$KSFT_LIST")
+	for cp in "${progs[@]}"; do
+		c=${cp%%/*} p=${cp#*/}
+		step=$(nvme_prep_step "$c" "$p")
+		[ -z "$step" ] || wait_nvme_prep "$step"
+		# One program at a time, not in a subshell: test numbers continue.
+		cd "$STAGE/$c" && run_many "$p"
 	done
 ) >>"$OUT/kselftest.ktap" 2>&1
 
