@@ -33,7 +33,11 @@ fi
 src=$("$VQ_ROOT/scripts/fetch-kernel.sh")
 kver=$(make -s -C "$src" kernelversion)
 kmake=("${VQ_KMAKE_ARGS[@]}")
-[ "$variant" = guest ] && kmake=(CC=gcc HOSTCC=gcc)
+if [ "$variant" = guest ]; then
+	# GCC and binutils: LLVM (exported by lib.sh) must not reach kbuild.
+	unset LLVM LLVM_IAS
+	kmake=(CC=gcc HOSTCC=gcc)
+fi
 toolchain() {
 	if [ "$variant" = guest ]; then
 		echo "${kmake[*]}"; gcc --version | head -n1

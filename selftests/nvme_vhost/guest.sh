@@ -133,3 +133,4 @@ check "host: files verified after the reload" verify_on_host
 check "host: volume removed again" dmsetup remove vqg
 check "no kernel bug reports" no_new_bugs
 eq "guest: no kernel bug reports" "" "$(grep -E "$BUG_PATTERN" "$console" | head -n 3)"
+ktap_finished

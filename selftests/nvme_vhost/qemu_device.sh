@@ -45,3 +45,4 @@ eq "serial not printable" "SET_CONFIG" "$(errs "vhost-nvme,backend=$img,serial=$
 eq "LBA size 1024" "SET_BACKEND" "$(errs "vhost-nvme,backend=$img,lba-size=1024" 'SET_BACKEND')"
 eq "no such vhostdev" "cannot open $VQ_TMP/vn" "$(errs "vhost-nvme,backend=$img,vhostdev=$VQ_TMP/vn" "cannot open $VQ_TMP/vn")"
 check "no kernel bug reports" no_new_bugs
+ktap_finished
